@@ -1,2 +1,12 @@
 package dev.pgproof;
-public final class Main { public static void main(String[] a) { System.out.println("hi"); } }
+
+import dev.pgproof.cli.Cli;
+
+/** Entry point; all the work is in {@link Cli}. */
+public final class Main {
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(Cli.run(args));
+    }
+}

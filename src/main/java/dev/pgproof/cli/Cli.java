@@ -1,0 +1,165 @@
+package dev.pgproof.cli;
+
+import dev.pgproof.config.Setting;
+import dev.pgproof.config.Settings;
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The command line. archive-push and archive-get take a lean path that parses their few options by
+ * hand (PostgreSQL starts them once per WAL segment); everything else, and --help, goes through
+ * picocli.
+ */
+@Command(name = "pgproof", mixinStandardHelpOptions = true, versionProvider = Cli.Version.class,
+        description = "Continuous backup for PostgreSQL that talks to the right cluster, or to none.",
+        subcommands = {InitCommand.class, ArchivePushCommand.class, ArchiveGetCommand.class, BackupCommand.class, RestoreCommand.class,
+            InfoCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
+        footerHeading = "%nExit codes:%n", footer = "%s")
+public final class Cli implements Runnable {
+    static volatile boolean finished;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(new CommandLine(this), "a command is required");
+    }
+
+    /** Runs a command line and returns the exit code. */
+    public static int run(String[] args) {
+        installInterruptHandler();
+        try {
+            Integer fast = fastPath(args);
+            if (fast != null) {
+                return fast;
+            }
+            CommandLine cl = new CommandLine(new Cli());
+            cl.setExecutionExceptionHandler((ex, cmd, parsed) -> handle(ex, cmd.getCommandName()));
+            cl.setParameterExceptionHandler((ex, a) -> {
+                Log.error(ex.getMessage(), List.of("see: pgproof " + (ex.getCommandLine().getCommandName().equals("pgproof") ? ""
+                        : ex.getCommandLine().getCommandName() + " ") + "--help"));
+                return ExitCode.USAGE.code;
+            });
+            setFooters(cl);
+            return cl.execute(args);
+        } catch (PgproofException e) {
+            return handle(e, args.length > 0 ? args[0] : "pgproof");
+        } finally {
+            finished = true;
+        }
+    }
+
+    private static void setFooters(CommandLine cl) {
+        String table = ExitCode.table();
+        cl.getCommandSpec().usageMessage().footer(table);
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            if (sub.getCommandSpec().usageMessage().footer().length == 0) {
+                sub.getCommandSpec().usageMessage().footerHeading("%nExit codes:%n").footer(table.replace("%", "%%"));
+            }
+        }
+        cl.getCommandSpec().usageMessage().footer(table.replace("%", "%%"));
+    }
+
+    static int handle(Exception ex, String command) {
+        if (ex instanceof PgproofException) {
+            PgproofException e = (PgproofException) ex;
+            if (e.exitCode() != ExitCode.NOT_FOUND || !command.equals("archive-get")) {
+                Log.error(e.getMessage(), e.hints());
+            } else {
+                Log.info("archive-get: %s", e.getMessage());
+            }
+            return e.exitCode().code;
+        }
+        System.err.println("ERROR: internal error in pgproof " + command + " (a bug; please report it with this trace): " + ex);
+        ex.printStackTrace(System.err);
+        return command.equals("archive-get") ? ExitCode.GET_FAILED.code : ExitCode.INTERNAL.code;
+    }
+
+    /** SIGINT/SIGTERM: say so and exit with the documented code; nothing partial reads as complete. */
+    private static void installInterruptHandler() {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (!finished && !dev.pgproof.cluster.Owner.delegated()) {
+                System.err.println("ERROR: pgproof was interrupted by a signal; nothing unfinished was marked complete");
+                System.err.flush();
+                Runtime.getRuntime().halt(ExitCode.INTERRUPTED.code);
+            }
+        }, "interrupt"));
+    }
+
+    /** The hand-parsed path for archive-push and archive-get; null means "use picocli". */
+    static Integer fastPath(String[] args) {
+        if (args.length == 0 || !(args[0].equals("archive-push") || args[0].equals("archive-get"))) {
+            return null;
+        }
+        Map<Setting, String> flags = new EnumMap<>(Setting.class);
+        String config = null;
+        List<String> positional = new ArrayList<>();
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--") || a.equals("--")) {
+                if (a.equals("--")) {
+                    for (int j = i + 1; j < args.length; j++) {
+                        positional.add(args[j]);
+                    }
+                    break;
+                }
+                positional.add(a);
+                continue;
+            }
+            String name = a.substring(2);
+            String value = null;
+            int eq = name.indexOf('=');
+            if (eq > 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            }
+            Setting s = Setting.byKey(name);
+            if (s == null && !name.equals("config")) {
+                return null; // --help, unknown options: picocli explains
+            }
+            if (value == null) {
+                if (i + 1 >= args.length) {
+                    return null;
+                }
+                value = args[++i];
+            }
+            if (s == null) {
+                config = value;
+            } else {
+                flags.put(s, value);
+            }
+        }
+        String cmd = args[0];
+        int want = cmd.equals("archive-push") ? 1 : 2;
+        if (positional.size() != want) {
+            return null;
+        }
+        Log.setPrefix("");
+        try {
+            Settings settings = Settings.load(config, flags, System.getenv());
+            return cmd.equals("archive-push") ? WalCommands.push(settings, positional.get(0))
+                    : WalCommands.get(settings, positional.get(0), positional.get(1));
+        } catch (PgproofException e) {
+            if (cmd.equals("archive-get") && e.exitCode() != ExitCode.NOT_FOUND && e.exitCode().code <= 125) {
+                return handle(e.withExitCode(ExitCode.GET_FAILED), cmd);
+            }
+            return handle(e, cmd);
+        } catch (RuntimeException e) {
+            return handle(e, cmd);
+        }
+    }
+
+    /** --version. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Cli.class.getPackage().getImplementationVersion();
+            return new String[] {"pgproof " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.pgproof.cli;
+
+import dev.pgproof.config.Setting;
+import dev.pgproof.config.Settings;
+import dev.pgproof.repo.ClusterIdentity;
+import dev.pgproof.repo.ClusterInfo;
+import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.PosixStorage;
+import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.PgproofException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** What every command resolves first: settings, the repository and the cluster's place in it. */
+final class Context {
+    final Settings settings;
+
+    Context(Settings settings) {
+        this.settings = settings;
+    }
+
+    /** Opens the repository root, which must exist (only init creates it: a missing mount must not be written around). */
+    Storage storage() {
+        Path repo = settings.path(Setting.REPO);
+        if (!Files.isDirectory(repo)) {
+            throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + repo + "\" does not exist",
+                    "check --repo (or PGPROOF_REPO, or repo in the configuration file) and that the file system is mounted",
+                    "a new repository is created by: pgproof init --cluster <name> --repo " + repo + " --pgdata <data directory>");
+        }
+        return new PosixStorage(repo);
+    }
+
+    RepoLayout layout() {
+        return new RepoLayout(settings.cluster());
+    }
+
+    ClusterIdentity pinned(Storage storage) {
+        return ClusterInfo.read(storage, layout());
+    }
+
+    /** The restore_command / archive_command prefix: the launcher's absolute path, or java -jar. */
+    static String launcher() {
+        String l = System.getenv("PGPROOF_LAUNCHER");
+        if (l != null && !l.isEmpty()) {
+            return l;
+        }
+        try {
+            Path jar = Path.of(dev.pgproof.Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            String java = ProcessHandle.current().info().command().orElse("java");
+            return java + " -jar " + jar;
+        } catch (Exception e) {
+            return "pgproof";
+        }
+    }
+
+    /** The repository and config options to repeat in archive_command and restore_command. */
+    String commandOptions() {
+        StringBuilder sb = new StringBuilder(" --cluster ").append(settings.cluster());
+        sb.append(" --repo ").append(shellQuote(settings.path(Setting.REPO).toString()));
+        if (settings.configFile().path() != null && !settings.configFile().path().toString().equals(dev.pgproof.config.ConfigFile.DEFAULT_PATH)) {
+            sb.append(" --config ").append(shellQuote(settings.configFile().path().toString()));
+        }
+        return sb.toString();
+    }
+
+    static String shellQuote(String s) {
+        if (s.matches("[A-Za-z0-9_./:=@%+-]+")) {
+            return s;
+        }
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "\\$").replace("`", "\\`") + "\"";
+    }
+}

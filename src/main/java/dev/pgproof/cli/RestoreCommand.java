@@ -1,0 +1,107 @@
+package dev.pgproof.cli;
+
+import dev.pgproof.cluster.Owner;
+import dev.pgproof.config.Setting;
+import dev.pgproof.config.Settings;
+import dev.pgproof.repo.BackupCatalog;
+import dev.pgproof.repo.BackupManifest;
+import dev.pgproof.restore.RecoveryTarget;
+import dev.pgproof.restore.Restore;
+import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZoneId;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "restore", mixinStandardHelpOptions = true,
+        description = {"Restore a backup into a new or empty directory, ready to recover to a target.",
+            "Checks every file against the manifest, writes backup_manifest (for pg_verifybackup), backup_label, recovery.signal, "
+                + "restore_command and the recovery target. Start PostgreSQL on the directory afterwards to recover. Without --set, "
+                + "a time target picks the newest backup that finished before it; otherwise the newest backup is used."})
+final class RestoreCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "--set", paramLabel = "LABEL", description = "the backup to restore (as pgproof info lists it)")
+    String set;
+
+    @Option(names = "--target-time", paramLabel = "T", description = "recover to a time: ISO 8601 with offset, or SELECT now() output; without an offset, the cluster's time zone at backup")
+    String targetTime;
+
+    @Option(names = "--target-lsn", paramLabel = "LSN", description = "recover to a WAL location, e.g. 0/3000028")
+    String targetLsn;
+
+    @Option(names = "--target-xid", paramLabel = "XID", description = "recover to a transaction id")
+    String targetXid;
+
+    @Option(names = "--target-name", paramLabel = "NAME", description = "recover to a restore point made with pg_create_restore_point()")
+    String targetName;
+
+    @Option(names = "--target", paramLabel = "immediate", description = "immediate: stop as soon as the backup is consistent")
+    String target;
+
+    @Option(names = "--target-exclusive", description = "stop just before the target instead of just after it")
+    boolean exclusive;
+
+    @Option(names = "--target-action", paramLabel = "ACTION", description = "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)")
+    String action;
+
+    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a number")
+    String timeline;
+
+    @Option(names = "--archive-mode", paramLabel = "MODE", defaultValue = "preserve", description = "preserve (default) or off: off keeps the restored copy from archiving into the repository")
+    String archiveMode;
+
+    @Option(names = "--tablespace-map", paramLabel = "OID=DIR", description = "restore tablespace OID into DIR instead of its original location")
+    Map<Integer, String> tablespaceMap = new HashMap<>();
+
+    @Override
+    public Integer call() {
+        if (!archiveMode.equals("preserve") && !archiveMode.equals("off")) {
+            throw new PgproofException(ExitCode.USAGE, "invalid --archive-mode \"" + archiveMode + "\"", "use preserve or off");
+        }
+        Settings s = common.settings();
+        String cluster = s.cluster();
+        Path dest = s.path(Setting.PGDATA);
+        Restore.checkTarget(dest);
+        Owner.becomeOwnerOf(Files.exists(dest) ? dest : dest.getParent(), Files.exists(dest) ? "restore target" : "parent directory of the restore target");
+        Context ctx = new Context(s);
+        Storage storage = ctx.storage();
+        ctx.pinned(storage);
+        Restore restore = new Restore(storage, ctx.layout());
+        ZoneId zone = ZoneId.of("UTC");
+        try {
+            List<BackupManifest> complete = new BackupCatalog(storage, ctx.layout()).complete();
+            if (!complete.isEmpty()) {
+                zone = Restore.zoneOf(complete.get(complete.size() - 1));
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
+                    "check that the repository is mounted and readable");
+        }
+        RecoveryTarget rt = RecoveryTarget.of(targetTime, targetLsn, targetXid, targetName, target, exclusive, action, timeline, zone);
+        if (rt.zoneAssumed()) {
+            Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targetTime, zone, rt.time());
+        }
+        BackupManifest m = restore.choose(set, rt);
+        Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
+                m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
+        restore.checkWal(m, rt);
+        Map<Integer, Path> ts = new HashMap<>();
+        tablespaceMap.forEach((k, v) -> ts.put(k, Path.of(v).toAbsolutePath()));
+        String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions() + " %f \"%p\"";
+        restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts));
+        Log.info("restored into \"%s\"; start PostgreSQL on it to recover (restore_command = '%s')", dest, restoreCommand);
+        return 0;
+    }
+}

@@ -1,0 +1,39 @@
+package dev.pgproof.cluster;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Properties;
+
+/** Opens pgjdbc connections over a unix socket (junixsocket) or TCP. */
+public final class PgConnection {
+    private PgConnection() {}
+
+    public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", user);
+        p.setProperty("ApplicationName", "pgproof");
+        p.setProperty("connectTimeout", Integer.toString(connectTimeoutSeconds));
+        p.setProperty("socketTimeout", "0");
+        p.setProperty("tcpKeepAlive", "true");
+        p.setProperty("assumeMinServerVersion", "10");
+        String host = "localhost";
+        if (ep.isSocket()) {
+            p.setProperty("socketFactory", "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg");
+            p.setProperty("socketFactoryArg", ep.socketDirectory() + "/.s.PGSQL." + ep.port());
+            p.setProperty("sslmode", "disable");
+        } else {
+            host = ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
+            p.setProperty("sslmode", "prefer");
+        }
+        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/postgres", p);
+    }
+
+    public static String queryString(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+}

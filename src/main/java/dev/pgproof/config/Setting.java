@@ -1,0 +1,43 @@
+package dev.pgproof.config;
+
+/**
+ * Every setting pgproof reads, declared once. Each can be given as a command-line flag
+ * (--name), as an environment variable (PGPROOF_NAME, dashes as underscores), in the cluster's
+ * section of the configuration file, or in its [global] section, in that order of precedence.
+ */
+public enum Setting {
+    CLUSTER("cluster", null, "name of the cluster (a section of the configuration file and a directory in the repository)"),
+    REPO("repo", null, "repository root directory (local or NFS-mounted); holds several clusters"),
+    PGDATA("pgdata", null, "data directory of the cluster; pgproof finds the port and socket in its postmaster.pid"),
+    HOST("host", null, "override: host name or unix socket directory of the server (the identity check still applies)"),
+    PORT("port", null, "override: port of the server (the identity check still applies)"),
+    USER("user", null, "database user to connect as (default: the OS user, i.e. the cluster owner)"),
+    COMPRESS("compress", "zstd", "compression of stored files: zstd, lz4, gzip or none"),
+    COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
+    JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
+    ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
+    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL");
+
+    public final String key;
+    public final String defaultValue;
+    public final String description;
+
+    Setting(String key, String defaultValue, String description) {
+        this.key = key;
+        this.defaultValue = defaultValue;
+        this.description = description;
+    }
+
+    public String envName() {
+        return "PGPROOF_" + key.toUpperCase(java.util.Locale.ROOT).replace('-', '_');
+    }
+
+    public static Setting byKey(String key) {
+        for (Setting s : values()) {
+            if (s.key.equals(key)) {
+                return s;
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,115 @@
+package dev.pgproof.config;
+
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.PgproofException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Resolved settings for one command. Precedence, highest first: command-line flag, PGPROOF_*
+ * environment variable, the cluster's section of the configuration file, its [global] section,
+ * the built-in default.
+ */
+public final class Settings {
+    private static final Pattern CLUSTER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}");
+    private final Map<Setting, String> flags;
+    private final Map<String, String> env;
+    private final ConfigFile config;
+
+    public Settings(Map<Setting, String> flags, Map<String, String> env, ConfigFile config) {
+        this.flags = new HashMap<>(flags);
+        this.env = env;
+        this.config = config;
+    }
+
+    /** Loads the configuration file named by --config, PGPROOF_CONFIG or the default path. */
+    public static Settings load(String configFlag, Map<Setting, String> flags, Map<String, String> env) {
+        ConfigFile file;
+        if (configFlag != null) {
+            file = ConfigFile.load(Path.of(configFlag), true);
+        } else if (env.get("PGPROOF_CONFIG") != null && !env.get("PGPROOF_CONFIG").isEmpty()) {
+            file = ConfigFile.load(Path.of(env.get("PGPROOF_CONFIG")), true);
+        } else {
+            file = ConfigFile.load(Path.of(ConfigFile.DEFAULT_PATH), false);
+        }
+        return new Settings(flags, env, file);
+    }
+
+    public ConfigFile configFile() {
+        return config;
+    }
+
+    /** The value of a setting, or null. */
+    public String get(Setting s) {
+        String v = flags.get(s);
+        if (v != null) {
+            return v;
+        }
+        v = env.get(s.envName());
+        if (v != null && !v.isEmpty()) {
+            return v;
+        }
+        if (s != Setting.CLUSTER) {
+            String cluster = get(Setting.CLUSTER);
+            if (cluster != null) {
+                v = config.get(cluster, s.key);
+                if (v != null) {
+                    return v;
+                }
+            }
+            v = config.get("global", s.key);
+            if (v != null) {
+                return v;
+            }
+        }
+        return s.defaultValue;
+    }
+
+    public String require(Setting s) {
+        String v = get(s);
+        if (v == null || v.isEmpty()) {
+            String where = config.path() == null ? "" : " or in \"" + config.path() + "\"";
+            throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" is required and not set",
+                    "give --" + s.key + ", set " + s.envName() + where
+                            + (s == Setting.CLUSTER ? "" : " (section [" + (get(Setting.CLUSTER) == null ? "global" : get(Setting.CLUSTER)) + "])"));
+        }
+        return v;
+    }
+
+    public String cluster() {
+        String c = require(Setting.CLUSTER);
+        if (!CLUSTER_NAME.matcher(c).matches()) {
+            throw new PgproofException(ExitCode.USAGE, "invalid cluster name \"" + c + "\"",
+                    "a cluster name has 1 to 63 characters: letters, digits, '_', '.' and '-', starting with a letter or digit");
+        }
+        return c;
+    }
+
+    public Path path(Setting s) {
+        return Path.of(require(s)).toAbsolutePath().normalize();
+    }
+
+    public int intValue(Setting s, int fallback) {
+        String v = get(s);
+        if (v == null || v.isEmpty()) {
+            return fallback;
+        }
+        try {
+            return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" must be an integer, got \"" + v + "\"",
+                    "fix --" + s.key + ", " + s.envName() + " or the configuration file");
+        }
+    }
+
+    public int jobs() {
+        int j = intValue(Setting.JOBS, Runtime.getRuntime().availableProcessors());
+        if (j < 1 || j > 256) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"jobs\" must be between 1 and 256, got " + j,
+                    "fix --jobs, PGPROOF_JOBS or the configuration file");
+        }
+        return j;
+    }
+}

@@ -1,0 +1,107 @@
+package dev.pgproof.repo;
+
+import dev.pgproof.io.Hashes;
+import dev.pgproof.storage.Storage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The backups of one cluster. A backup is complete only when its "backup.complete" marker exists
+ * and names the SHA-256 of its manifest; anything else under backup/ is incomplete (in progress,
+ * or left by a crash) and never used for a restore.
+ */
+public final class BackupCatalog {
+    private final Storage storage;
+    private final RepoLayout layout;
+
+    public BackupCatalog(Storage storage, RepoLayout layout) {
+        this.storage = storage;
+        this.layout = layout;
+    }
+
+    /** A backup found in the repository; manifest is null when it is incomplete. */
+    public record Entry(String label, boolean complete, BackupManifest manifest, String problem) {}
+
+    public List<Entry> list() throws IOException {
+        Map<String, Boolean> labels = new TreeMap<>();
+        String prefix = layout.backupPrefix();
+        for (Storage.ObjectInfo o : storage.list(prefix)) {
+            String rest = o.key().substring(prefix.length());
+            int slash = rest.indexOf('/');
+            if (slash > 0) {
+                labels.putIfAbsent(rest.substring(0, slash), Boolean.TRUE);
+            }
+        }
+        List<Entry> out = new ArrayList<>();
+        for (String label : labels.keySet()) {
+            out.add(load(label));
+        }
+        return out;
+    }
+
+    /** Complete backups, oldest first by stop time from their manifests. */
+    public List<BackupManifest> complete() throws IOException {
+        List<BackupManifest> out = new ArrayList<>();
+        for (Entry e : list()) {
+            if (e.complete()) {
+                out.add(e.manifest());
+            }
+        }
+        out.sort(Comparator.comparing((BackupManifest m) -> Instant.parse(m.stopTime())).thenComparing(BackupManifest::label));
+        return out;
+    }
+
+    public Entry load(String label) throws IOException {
+        byte[] marker;
+        try (InputStream in = storage.open(layout.completeMarker(label))) {
+            marker = in.readAllBytes();
+        } catch (NoSuchFileException e) {
+            return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
+        }
+        byte[] manifestBytes;
+        try (InputStream in = storage.open(layout.manifest(label))) {
+            manifestBytes = in.readAllBytes();
+        } catch (NoSuchFileException e) {
+            return new Entry(label, false, null, "backup.complete exists but manifest.json is missing");
+        }
+        Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
+        String sha = Hashes.sha256Hex(manifestBytes);
+        if (!sha.equals(m.get("manifestSha256"))) {
+            return new Entry(label, false, null, "manifest.json does not match the checksum in backup.complete");
+        }
+        return new Entry(label, true, Json.MAPPER.readValue(manifestBytes, BackupManifest.class), null);
+    }
+
+    /** Writes the manifest (step 2 of 3: data, manifest, marker). */
+    public String writeManifest(BackupManifest manifest) throws IOException {
+        byte[] bytes = Json.MAPPER.writeValueAsBytes(manifest);
+        writeWhole(layout.manifest(manifest.label()), bytes);
+        return Hashes.sha256Hex(bytes);
+    }
+
+    /** Marks a backup complete (the last write of a backup). */
+    public void markComplete(String label, String manifestSha256) throws IOException {
+        Map<String, Object> m = new TreeMap<>();
+        m.put("label", label);
+        m.put("manifestSha256", manifestSha256);
+        m.put("completedAt", Instant.now().toString());
+        writeWhole(layout.completeMarker(label), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void writeWhole(String key, byte[] bytes) throws IOException {
+        try (Storage.Writer w = storage.create(key)) {
+            OutputStream out = w.stream();
+            out.write(bytes);
+            w.commit(false);
+        }
+    }
+}

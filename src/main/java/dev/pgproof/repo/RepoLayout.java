@@ -1,0 +1,69 @@
+package dev.pgproof.repo;
+
+import dev.pgproof.io.Compression;
+
+/**
+ * Keys of everything in a repository (see docs/repository-format.md). One repository root holds
+ * several clusters, each under its name.
+ */
+public final class RepoLayout {
+    public static final int FORMAT = 1;
+    private final String cluster;
+
+    public RepoLayout(String cluster) {
+        this.cluster = cluster;
+    }
+
+    public String cluster() {
+        return cluster;
+    }
+
+    public String clusterInfo() {
+        return cluster + "/cluster.info";
+    }
+
+    public String walPrefix() {
+        return cluster + "/wal/";
+    }
+
+    /** The directory-like prefix of a WAL file: timeline+log for segments, "history" for history files. */
+    public String walDir(String walFileName) {
+        if (walFileName.endsWith(".history")) {
+            return walPrefix() + "history/";
+        }
+        return walPrefix() + walFileName.substring(0, 16) + "/";
+    }
+
+    /** Prefix that finds every stored copy of one WAL file: "name-" then its SHA-256 and extension. */
+    public String walSearchPrefix(String walFileName) {
+        return walDir(walFileName) + walFileName + "-";
+    }
+
+    public String walKey(String walFileName, String sha256, Compression c) {
+        return walSearchPrefix(walFileName) + sha256 + "." + c.extension;
+    }
+
+    public String backupPrefix() {
+        return cluster + "/backup/";
+    }
+
+    public String backupDir(String label) {
+        return backupPrefix() + label + "/";
+    }
+
+    public String manifest(String label) {
+        return backupDir(label) + "manifest.json";
+    }
+
+    public String completeMarker(String label) {
+        return backupDir(label) + "backup.complete";
+    }
+
+    public String pgManifest(String label, Compression c) {
+        return backupDir(label) + "backup_manifest." + c.extension;
+    }
+
+    public String dataChunk(String label, String path, int chunk, Compression c) {
+        return backupDir(label) + "data/" + path + "." + chunk + "." + c.extension;
+    }
+}

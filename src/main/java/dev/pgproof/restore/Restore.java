@@ -1,0 +1,387 @@
+package dev.pgproof.restore;
+
+import dev.pgproof.cluster.PostmasterPid;
+import dev.pgproof.io.Compression;
+import dev.pgproof.io.Hashes;
+import dev.pgproof.repo.BackupCatalog;
+import dev.pgproof.repo.BackupManifest;
+import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
+import dev.pgproof.util.Progress;
+import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalFileName;
+import dev.pgproof.wal.WalRanges;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Restores a backup into an empty or missing directory and prepares PostgreSQL's recovery: every
+ * file is checked against the manifest, backup_manifest and backup_label are written, and
+ * recovery.signal plus restore_command and the target go into postgresql.auto.conf.
+ * global/pg_control and backup_label are written last, so that a restore cut short cannot start.
+ */
+public final class Restore {
+    /** What the caller chose. */
+    public record Options(String set, Path target, RecoveryTarget recovery, String restoreCommand, boolean archiveOff, int jobs,
+            Map<Integer, Path> tablespaceMap) {}
+
+    private final Storage storage;
+    private final RepoLayout layout;
+
+    public Restore(Storage storage, RepoLayout layout) {
+        this.storage = storage;
+        this.layout = layout;
+    }
+
+    /** Refuses a running cluster's directory and any non-empty one. */
+    public static void checkTarget(Path target) {
+        if (!Files.exists(target)) {
+            return;
+        }
+        if (!Files.isDirectory(target)) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "restore target \"" + target + "\" exists and is not a directory",
+                    "give --pgdata a new or empty directory");
+        }
+        try {
+            PostmasterPid pid = PostmasterPid.read(target);
+            if (pid != null && pid.processAlive()) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "restore target \"" + target + "\" is the data directory of a running server (pid "
+                        + pid.pid() + ", port " + pid.port() + ")", "never restore over a running cluster; stop it first, or restore into a new directory");
+            }
+        } catch (IOException e) {
+            // not readable as a pid file: the non-empty check below applies
+        }
+        try (var s = Files.list(target)) {
+            if (s.findAny().isPresent()) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "restore target \"" + target + "\" is not empty",
+                        "restore into a new or empty directory; pgproof never overwrites an existing data directory");
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "cannot read restore target \"" + target + "\": " + e.getMessage(),
+                    "check its permissions");
+        }
+    }
+
+    /** Chooses the backup: --set, else for a time target the newest that finished before it, else the newest. */
+    public BackupManifest choose(String set, RecoveryTarget rt) {
+        List<BackupManifest> complete;
+        try {
+            if (set != null) {
+                BackupCatalog.Entry e = new BackupCatalog(storage, layout).load(set);
+                if (!e.complete()) {
+                    boolean exists = !storage.list(layout.backupDir(set)).isEmpty();
+                    throw new PgproofException(ExitCode.RESTORE_FAILED, "backup \"" + set + "\" of cluster \"" + layout.cluster() + "\" "
+                            + (exists ? "is not usable: " + e.problem() : "does not exist"), "list the usable backups with: pgproof info --cluster " + layout.cluster());
+                }
+                return e.manifest();
+            }
+            complete = new BackupCatalog(storage, layout).complete();
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
+                    + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
+        }
+        if (complete.isEmpty()) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "cluster \"" + layout.cluster() + "\" has no complete backup in repository \""
+                    + storage.describe() + "\"", "take one with: pgproof backup --cluster " + layout.cluster());
+        }
+        if (rt.time() != null) {
+            BackupManifest best = null;
+            for (BackupManifest m : complete) {
+                if (Instant.parse(m.stopTime()).isBefore(rt.time())) {
+                    best = m;
+                }
+            }
+            if (best == null) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "cluster \"" + layout.cluster() + "\" has no backup that finished before "
+                        + rt.time() + "; the oldest finished at " + complete.get(0).stopTime(),
+                        "choose a later --target-time; a point-in-time restore starts from a backup taken before the target");
+            }
+            return best;
+        }
+        if (rt.kind() != null && rt.kind().equals("lsn")) {
+            long target = WalFileName.parseLsn(rt.value());
+            BackupManifest best = null;
+            for (BackupManifest m : complete) {
+                if (Long.compareUnsigned(WalFileName.parseLsn(m.stopLsn()), target) <= 0) {
+                    best = m;
+                }
+            }
+            if (best == null) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "cluster \"" + layout.cluster() + "\" has no backup that ends before LSN "
+                        + rt.value() + "; the oldest ends at " + complete.get(0).stopLsn(), "choose a later --target-lsn");
+            }
+            return best;
+        }
+        return complete.get(complete.size() - 1);
+    }
+
+    /** Checks that the WAL the recovery needs is in the repository without holes. */
+    public void checkWal(BackupManifest m, RecoveryTarget rt) {
+        int segSize = m.walSegmentSize();
+        TreeSet<Long> segs;
+        try {
+            segs = WalRanges.segments(new WalArchive(storage, layout).listAll(), segSize, m.timeline());
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not list the WAL archive of cluster \"" + layout.cluster() + "\": "
+                    + e.getMessage(), "check that the repository is mounted and readable");
+        }
+        long first = WalFileName.segmentNumber(m.startWal(), segSize);
+        long stop = WalFileName.segmentNumber(m.stopWal(), segSize);
+        for (long s = first; s <= stop; s++) {
+            if (!segs.contains(s)) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "backup " + m.label() + " of cluster \"" + layout.cluster()
+                        + "\" cannot be restored: WAL segment " + WalFileName.segmentName(m.timeline(), s, segSize)
+                        + ", needed to make it consistent, is missing from the repository", "restore another backup with --set; run pgproof info --cluster "
+                                + layout.cluster());
+            }
+        }
+        if (rt.kind() != null && rt.kind().equals("immediate")) {
+            return;
+        }
+        long limit = Long.MAX_VALUE;
+        if (rt.kind() != null && rt.kind().equals("lsn")) {
+            limit = WalFileName.segmentOf(WalFileName.parseLsn(rt.value()), segSize);
+        }
+        long s = stop;
+        while (segs.contains(s + 1)) {
+            s++;
+        }
+        Long next = segs.higher(s);
+        if (next != null && s + 1 <= limit) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "WAL gap in the archive of cluster \"" + layout.cluster() + "\": segments "
+                    + WalFileName.segmentName(m.timeline(), s + 1, segSize) + " to " + WalFileName.segmentName(m.timeline(), next - 1, segSize)
+                    + " are missing, between backup " + m.label() + " and the recovery target",
+                    "recovery could only reach " + WalFileName.formatLsn((s + 1) * (long) segSize)
+                            + "; restore with --target-lsn at or before it, or --target immediate, or find the missing segments");
+        }
+    }
+
+    public void run(BackupManifest m, Options o) {
+        Path target = o.target();
+        long begin = System.nanoTime();
+        try {
+            if (!Files.exists(target)) {
+                Files.createDirectories(target);
+            }
+            Files.setPosixFilePermissions(target, EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
+                    PosixFilePermission.OWNER_EXECUTE));
+            Map<Integer, Path> tsLocations = new java.util.HashMap<>();
+            for (BackupManifest.Tablespace t : m.tablespaces()) {
+                Path loc = o.tablespaceMap().getOrDefault(t.oid(), Path.of(t.location()));
+                checkTarget(loc);
+                Files.createDirectories(loc);
+                tsLocations.put(t.oid(), loc);
+            }
+            for (BackupManifest.Directory d : m.directories()) {
+                Path p = resolve(target, tsLocations, d.path());
+                if (p != null) {
+                    Files.createDirectories(p);
+                    setMode(p, d.mode());
+                }
+            }
+            Files.createDirectories(target.resolve("pg_tblspc"));
+            for (Map.Entry<Integer, Path> t : tsLocations.entrySet()) {
+                Files.createSymbolicLink(target.resolve("pg_tblspc/" + t.getKey()), t.getValue());
+            }
+            long total = m.files().stream().mapToLong(BackupManifest.FileEntry::size).sum();
+            List<BackupManifest.FileEntry> last = new ArrayList<>();
+            List<BackupManifest.FileEntry> first = new ArrayList<>();
+            for (BackupManifest.FileEntry f : m.files()) {
+                (f.path().equals("global/pg_control") || f.path().equals("backup_label") ? last : first).add(f);
+            }
+            Log.info("restore of backup %s: %d files, %s, with %d jobs into \"%s\"", m.label(), m.files().size(), Sizes.bytes(total), o.jobs(),
+                    target);
+            try (Progress progress = new Progress("restore " + m.label(), m.files().size(), total)) {
+                restoreFiles(first, target, tsLocations, o.jobs(), progress);
+                writeBackupManifest(m, target);
+                writeRecoverySettings(target, o);
+                restoreFiles(last, target, tsLocations, 1, progress);
+            }
+            Log.info("restore of backup %s: %s restored and verified in %s (%s)", m.label(), Sizes.bytes(total),
+                    Sizes.seconds(System.nanoTime() - begin), Sizes.rate(total, System.nanoTime() - begin));
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "restore into \"" + target + "\" failed: " + e.getMessage(),
+                    "the directory is incomplete and cannot start (global/pg_control is written last); remove it and restore again");
+        }
+    }
+
+    private static Path resolve(Path target, Map<Integer, Path> ts, String path) {
+        if (path.startsWith("pg_tblspc/")) {
+            String rest = path.substring(10);
+            int slash = rest.indexOf('/');
+            if (slash < 0) {
+                return null; // the link itself
+            }
+            return ts.get(Integer.parseInt(rest.substring(0, slash))).resolve(rest.substring(slash + 1));
+        }
+        return target.resolve(path);
+    }
+
+    private void restoreFiles(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, int jobs, Progress progress)
+            throws IOException {
+        List<BackupManifest.FileEntry> order = new ArrayList<>(files);
+        order.sort(Comparator.comparingLong(BackupManifest.FileEntry::size).reversed());
+        ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
+            Thread t = new Thread(r, "restore");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<Void>> fs = new ArrayList<>();
+            for (BackupManifest.FileEntry f : order) {
+                fs.add(pool.submit(() -> {
+                    restoreFile(f, resolve(target, ts, f.path()), progress);
+                    return null;
+                }));
+            }
+            for (Future<Void> f : fs) {
+                f.get();
+            }
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof PgproofException) {
+                throw (PgproofException) e.getCause();
+            }
+            if (e.getCause() instanceof IOException) {
+                throw (IOException) e.getCause();
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PgproofException(ExitCode.INTERRUPTED, "restore interrupted");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private void restoreFile(BackupManifest.FileEntry f, Path dest, Progress progress) throws IOException {
+        Files.createDirectories(dest.getParent());
+        MessageDigest whole = Hashes.sha256();
+        long size = 0;
+        try (OutputStream out = Files.newOutputStream(dest)) {
+            byte[] buf = new byte[1 << 16];
+            for (BackupManifest.Chunk c : f.chunks()) {
+                MessageDigest part = Hashes.sha256();
+                long n = 0;
+                Compression comp = compressionOf(c.key());
+                try (InputStream in = comp.decompress(storage.open(c.key()))) {
+                    int r;
+                    while ((r = in.read(buf)) > 0) {
+                        out.write(buf, 0, r);
+                        part.update(buf, 0, r);
+                        whole.update(buf, 0, r);
+                        n += r;
+                    }
+                } catch (NoSuchFileException e) {
+                    throw corrupt(f, "stored chunk \"" + c.key() + "\" is missing");
+                } catch (IOException | RuntimeException e) {
+                    if (e instanceof PgproofException) {
+                        throw e;
+                    }
+                    throw corrupt(f, "stored chunk \"" + c.key() + "\" cannot be read: " + e.getMessage());
+                }
+                if (n != c.size() || !Hashes.hex(part.digest()).equals(c.sha256())) {
+                    throw corrupt(f, "stored chunk \"" + c.key() + "\" does not match its checksum");
+                }
+                size += n;
+                progress.addBytes(n);
+            }
+        }
+        if (size != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256())) {
+            throw corrupt(f, "restored content does not match the manifest's size and SHA-256");
+        }
+        setMode(dest, f.mode());
+        Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
+        progress.fileDone();
+    }
+
+    private PgproofException corrupt(BackupManifest.FileEntry f, String what) {
+        return new PgproofException(ExitCode.CORRUPT, "file \"" + f.path() + "\" of cluster \"" + layout.cluster() + "\": " + what,
+                "the backup is damaged; restore another one with --set (pgproof info lists them)");
+    }
+
+    static Compression compressionOf(String key) {
+        Compression c = Compression.byExtension(key.substring(key.lastIndexOf('.') + 1));
+        if (c == null) {
+            throw new IllegalStateException("stored key without a compression extension: " + key);
+        }
+        return c;
+    }
+
+    private void writeBackupManifest(BackupManifest m, Path target) throws IOException {
+        BackupManifest.StoredRef ref = m.pgManifest();
+        byte[] bytes;
+        try (InputStream in = compressionOf(ref.key()).decompress(storage.open(ref.key()))) {
+            bytes = in.readAllBytes();
+        }
+        if (!Hashes.sha256Hex(bytes).equals(ref.sha256())) {
+            throw new PgproofException(ExitCode.CORRUPT, "backup_manifest of backup " + m.label() + " does not match its checksum",
+                    "the backup is damaged; restore another one with --set");
+        }
+        Files.write(target.resolve("backup_manifest"), bytes);
+        setMode(target.resolve("backup_manifest"), "0600");
+    }
+
+    private void writeRecoverySettings(Path target, Options o) throws IOException {
+        Path auto = target.resolve("postgresql.auto.conf");
+        String original = Files.exists(auto) ? Files.readString(auto, StandardCharsets.UTF_8) : "";
+        List<String> lines = new ArrayList<>();
+        lines.add("restore_command = '" + o.restoreCommand().replace("'", "''") + "'");
+        lines.addAll(o.recovery().settings());
+        Files.writeString(auto, AutoConf.edit(original, lines, o.archiveOff()), StandardCharsets.UTF_8);
+        setMode(auto, "0600");
+        Files.write(target.resolve("recovery.signal"), new byte[0]);
+        setMode(target.resolve("recovery.signal"), "0600");
+    }
+
+    static void setMode(Path p, String octal) {
+        int mode = Integer.parseInt(octal, 8);
+        Set<PosixFilePermission> set = EnumSet.noneOf(PosixFilePermission.class);
+        PosixFilePermission[] all = {PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_READ,
+            PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_READ,
+            PosixFilePermission.OWNER_EXECUTE, PosixFilePermission.OWNER_WRITE, PosixFilePermission.OWNER_READ};
+        for (int i = 0; i < 9; i++) {
+            if ((mode & (1 << i)) != 0) {
+                set.add(all[i]);
+            }
+        }
+        try {
+            Files.setPosixFilePermissions(p, set);
+        } catch (IOException | UnsupportedOperationException e) {
+            Log.debug("could not set mode of %s: %s", p, e.getMessage());
+        }
+    }
+
+    /** The zone a time target without offset is read in: the cluster's at backup time. */
+    public static ZoneId zoneOf(BackupManifest m) {
+        try {
+            return ZoneId.of(m.timezone());
+        } catch (RuntimeException e) {
+            return ZoneId.of("UTC");
+        }
+    }
+}

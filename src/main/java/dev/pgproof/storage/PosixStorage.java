@@ -1,0 +1,209 @@
+package dev.pgproof.storage;
+
+import dev.pgproof.util.TestHooks;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
+
+/**
+ * A repository in a local or NFS-mounted directory. A write goes to a temporary file beside its
+ * final name (".name.tmp.PID.RANDOM", never listed), is fsync'd, then renamed (or hard-linked, for
+ * no-replace) into place, and the directory is fsync'd.
+ */
+public final class PosixStorage implements Storage {
+    private static final String TMP_MARK = ".tmp.";
+    private final Path root;
+
+    public PosixStorage(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public String describe() {
+        return root.toString();
+    }
+
+    Path pathOf(String key) {
+        if (key.isEmpty() || key.startsWith("/") || key.contains("..") || key.contains("//")) {
+            throw new IllegalArgumentException("invalid storage key: " + key);
+        }
+        return root.resolve(key);
+    }
+
+    @Override
+    public InputStream open(String key) throws IOException {
+        return Files.newInputStream(pathOf(key));
+    }
+
+    @Override
+    public boolean exists(String key) {
+        return Files.isRegularFile(pathOf(key));
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        int slash = prefix.lastIndexOf('/');
+        Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+        List<ObjectInfo> out = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                String name = p.getFileName().toString();
+                if (name.startsWith(".") && name.contains(TMP_MARK)) {
+                    continue;
+                }
+                String key = root.relativize(p).toString();
+                if (key.startsWith(prefix) && Files.isRegularFile(p)) {
+                    out.add(new ObjectInfo(key, Files.size(p)));
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            if (e.getCause() instanceof NoSuchFileException) {
+                return list(prefix); // a directory vanished while walking: look again
+            }
+            throw e.getCause();
+        }
+        out.sort(java.util.Comparator.comparing(ObjectInfo::key));
+        return out;
+    }
+
+    @Override
+    public List<String> listPrefixes(String prefix) throws IOException {
+        Path dir = prefix.isEmpty() ? root : pathOf(prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix);
+        List<String> out = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            s.filter(Files::isDirectory).forEach(p -> out.add(prefix + p.getFileName() + "/"));
+        }
+        out.sort(null);
+        return out;
+    }
+
+    @Override
+    public Writer create(String key) throws IOException {
+        Path target = pathOf(key);
+        mkdirs(target.getParent());
+        Path tmp = target.resolveSibling("." + target.getFileName() + TMP_MARK + ProcessHandle.current().pid() + "."
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        try {
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r-----"));
+        } catch (UnsupportedOperationException ignored) {
+            // not a POSIX file system
+        }
+        return new PosixWriter(target, tmp, ch);
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        Path p = pathOf(key);
+        if (Files.deleteIfExists(p)) {
+            fsyncDir(p.getParent());
+        }
+    }
+
+    /** Creates directories, fsyncing each new one's parent so the entry survives a crash. */
+    static void mkdirs(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) {
+            return;
+        }
+        mkdirs(dir.getParent());
+        try {
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+        } catch (FileAlreadyExistsException e) {
+            return;
+        }
+        fsyncDir(dir.getParent());
+    }
+
+    /** fsync a directory so that a rename or a new entry in it is durable. */
+    public static void fsyncDir(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+
+    private static final class PosixWriter implements Writer {
+        private final Path target;
+        private final Path tmp;
+        private final FileChannel channel;
+        private final OutputStream stream;
+        private boolean done;
+
+        PosixWriter(Path target, Path tmp, FileChannel channel) {
+            this.target = target;
+            this.tmp = tmp;
+            this.channel = channel;
+            this.stream = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16) {
+                @Override
+                public void close() {
+                    // the writer owns the channel; commit() or close() ends it
+                }
+            };
+        }
+
+        @Override
+        public OutputStream stream() {
+            return stream;
+        }
+
+        @Override
+        public void commit(boolean noReplace) throws IOException {
+            if (done) {
+                throw new IllegalStateException("writer already finished: " + target);
+            }
+            stream.flush();
+            channel.force(true);
+            channel.close();
+            TestHooks.pause("storage-before-rename", tmp);
+            try {
+                if (noReplace) {
+                    Files.createLink(target, tmp); // fails if target exists: never replaces a stored object
+                    Files.delete(tmp);
+                } else {
+                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
+            } catch (IOException e) {
+                Files.deleteIfExists(tmp);
+                done = true;
+                throw e;
+            }
+            done = true;
+            fsyncDir(target.getParent());
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (done) {
+                return;
+            }
+            done = true;
+            try {
+                channel.close();
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.pgproof.storage;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.List;
+
+/**
+ * Where a repository lives. Keys are '/'-separated names relative to the repository root, as in an
+ * object store: there are no directories and no rename, only objects listed by prefix.
+ *
+ * <p>Contract every backend keeps:
+ * <ul>
+ *   <li>An object becomes visible under its key only when {@link Writer#commit} returns, whole and
+ *       durable (fsync'd, or acknowledged by the object store). A writer closed without commit leaves
+ *       nothing a reader can see, whatever happened before.</li>
+ *   <li>{@link #open} of a missing key throws {@link java.nio.file.NoSuchFileException}; any other
+ *       {@link IOException} means "could not tell", never "missing".</li>
+ *   <li>{@link #list} returns committed objects only, sorted by key. Callers never take "latest"
+ *       from listing order; they read labels and manifests.</li>
+ * </ul>
+ */
+public interface Storage {
+
+    /** One stored object. */
+    record ObjectInfo(String key, long size) {}
+
+    /** Opens an object for reading; NoSuchFileException if it does not exist. */
+    InputStream open(String key) throws IOException;
+
+    /** Whether a committed object exists under the key. */
+    boolean exists(String key) throws IOException;
+
+    /** Every committed object whose key starts with the prefix, sorted by key. */
+    List<ObjectInfo> list(String prefix) throws IOException;
+
+    /** The distinct next-level prefixes under a prefix, each ending with '/' (like a listing with delimiter '/'). */
+    List<String> listPrefixes(String prefix) throws IOException;
+
+    /** Starts writing an object; nothing is visible until {@link Writer#commit}. */
+    Writer create(String key) throws IOException;
+
+    /** Deletes an object; deleting a missing object is not an error. */
+    void delete(String key) throws IOException;
+
+    /** Where this storage is, for messages (a directory or a URL). */
+    String describe();
+
+    /** An object being written. */
+    interface Writer extends Closeable {
+        /** The stream to write the content to; do not close it, call {@link #commit} or {@link #close}. */
+        OutputStream stream();
+
+        /**
+         * Makes the object durable and visible. With {@code noReplace}, fails with
+         * {@link java.nio.file.FileAlreadyExistsException} if the key exists, leaving it untouched.
+         */
+        void commit(boolean noReplace) throws IOException;
+
+        /** Abandons the write if it was not committed: nothing remains under the key. */
+        @Override
+        void close() throws IOException;
+    }
+}
