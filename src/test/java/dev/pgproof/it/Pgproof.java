@@ -1,0 +1,50 @@
+package dev.pgproof.it;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs the real pgproof launcher (./pgproof at the project root) as a separate process, as a user
+ * or PostgreSQL would. Integration tests run after `mvn package`, so the jar exists.
+ */
+public final class Pgproof {
+    /** The launcher; archive_command and restore_command of test clusters call it too. */
+    public static final Path LAUNCHER = Path.of("pgproof").toAbsolutePath();
+
+    private Pgproof() {}
+
+    /** Runs pgproof as the test JVM's user (root in CI: pgproof switches to the cluster owner itself). */
+    public static PgCluster.ProcessResult run(Map<String, String> env, String... args) {
+        return PgCluster.run(command(args), withDefaults(env), LAUNCHER.getParent(), Duration.ofMinutes(5));
+    }
+
+    public static PgCluster.ProcessResult run(String... args) {
+        return run(Map.of(), args);
+    }
+
+    /** Runs pgproof as the unprivileged cluster owner in a working directory (e.g. the data directory, like archive_command). */
+    public static PgCluster.ProcessResult runAsOwner(Path cwd, Map<String, String> env, String... args) {
+        return PgCluster.runAsOwner(command(args), withDefaults(env), cwd, Duration.ofMinutes(5));
+    }
+
+    public static List<String> command(String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(LAUNCHER.toString());
+        cmd.addAll(Arrays.asList(args));
+        return cmd;
+    }
+
+    /** archive_command for a test cluster. */
+    public static String archiveCommand(String cluster, Path repo) {
+        return LAUNCHER + " archive-push --cluster " + cluster + " --repo " + repo + " %p";
+    }
+
+    private static Map<String, String> withDefaults(Map<String, String> env) {
+        return new HashMap<>(env); // PgCluster.run drops inherited PG* (and PGPROOF_*) variables first
+    }
+}
