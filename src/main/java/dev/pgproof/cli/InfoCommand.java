@@ -42,7 +42,10 @@ final class InfoCommand implements Callable<Integer> {
                 infos.add(RepoInfo.of(storage, n));
             }
             if (output.equals("json")) {
-                System.out.println(Json.MAPPER.writeValueAsString(Map.of("repository", storage.describe(), "clusters", infos)));
+                Map<String, Object> doc = new java.util.LinkedHashMap<>();
+                doc.put("repository", storage.describe());
+                doc.put("clusters", infos);
+                System.out.println(Json.MAPPER.writeValueAsString(doc));
             } else {
                 if (infos.isEmpty()) {
                     System.out.println("repository \"" + storage.describe() + "\" holds no cluster");

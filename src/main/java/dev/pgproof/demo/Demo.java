@@ -90,7 +90,15 @@ public final class Demo {
                 Thread.sleep(1000);
                 st.execute("DROP TABLE orders");
                 Log.info("   orders had %d rows at %s; the table is now dropped", before, target);
-                PgConnection.queryString(c, "SELECT pg_switch_wal()::text");
+                String wal = PgConnection.queryString(c, "SELECT pg_walfile_name(pg_switch_wal())");
+                Log.info("   switched WAL; waiting until %s is archived", wal);
+                for (int i = 0; i < 600; i++) {
+                    String last = PgConnection.queryString(c, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+                    if (last.compareTo(wal) >= 0) {
+                        break;
+                    }
+                    Thread.sleep(100);
+                }
             }
 
             step("6. Restore to the moment before the drop into %s", copy);
