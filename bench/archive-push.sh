@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Times `pgproof archive-push` per WAL segment, one process per segment as archive_command runs it,
+# on fresh segments of a throwaway cluster; with pgBackRest installed, times its archive-push on the
+# same segments (synchronous, zstd level 3, local repository) for comparison.
+# Usage: bench/archive-push.sh [SEGMENTS]   (run as root or as an unprivileged user)
+set -euo pipefail
+n="${1:-20}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin=/usr/lib/postgresql/15/bin
+user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
+as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+work=$(mktemp -d /tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
+trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+"$root/pgproof" --version >/dev/null
+as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
+port=$((20000 + RANDOM % 10000))
+printf "port = %d\nunix_socket_directories = '%s'\nlisten_addresses = ''\narchive_mode = off\nmax_wal_size = '2GB'\nwal_keep_size = '2GB'\n" "$port" "$work" >> "$work/data/postgresql.conf"
+as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
+as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CREATE TABLE t (x int, y text)" >/dev/null
+for i in $(seq "$n"); do
+  as $bin/psql -q -h "$work" -p "$port" -d postgres -c "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 60000) g; SELECT pg_switch_wal()" >/dev/null
+done
+as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
+cur=$(as $bin/psql -Atq -h "$work" -p "$port" -d postgres -c "SELECT pg_walfile_name(pg_current_wal_lsn())")
+# only segments PostgreSQL has finished (recycled future segments still carry old headers)
+segs=$(cd "$work/data/pg_wal" && ls | grep -E '^[0-9A-F]{24}$' | sort | awk -v c="$cur" '$0 < c' | tail -n "$n")
+timeit() { # prints milliseconds per call, sorted
+  for s in $segs; do
+    t0=$(date +%s%N); (cd "$work/data" && as "$@" "pg_wal/$s") >/dev/null 2>"$work/err" || { echo "FAILED $s: $(head -c 300 "$work/err")" >&2; }
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  done | sort -n
+}
+report() { awk -v name="$1" '{a[NR]=$1} END {printf "%-28s %d segments: min %d ms, p50 %d ms, max %d ms\n", name, NR, a[1], a[int((NR+1)/2)], a[NR]}'; }
+timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" | report "pgproof archive-push"
+if command -v pgbackrest >/dev/null; then
+  mkdir -p "$work/pgbr"; chown "$user" "$work/pgbr" 2>/dev/null || true
+  cat > "$work/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$work/pgbr
+compress-type=zst
+compress-level=3
+log-level-console=warn
+log-level-file=off
+lock-path=$work/pgbr
+spool-path=$work/pgbr
+[bench]
+pg1-path=$work/data
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+  timeit pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-push | report "pgbackrest archive-push"
+fi
