@@ -1,0 +1,351 @@
+package dev.pgproof.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole cycle against a real PostgreSQL 15 cluster: WAL archiving through archive_command,
+ * a full backup, a pgbench load, then restores that are started and compared table by table with
+ * what the source held (at a point in time, and at the end of the archive), pg_verifybackup on a
+ * restored directory and pg_checksums on a recovered one.
+ *
+ * <p>One source cluster and one repository are shared by all tests (set up once in
+ * {@link #setUp()}); each test restores into its own new directory. Restored copies are restored
+ * with {@code --archive-mode off}: a promoted copy that kept archive_command would push a
+ * timeline 2 into the shared repository, and a later restore to the end of the archive
+ * (recovery_target_timeline = latest) would follow that branch instead of the source's history.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class EndToEndIT {
+    private static final String CLUSTER = "main";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Duration RECOVERY_TIMEOUT = Duration.ofSeconds(120);
+    private static final Duration ARCHIVE_TIMEOUT = Duration.ofSeconds(90);
+
+    @TempDir
+    static Path tmp;
+
+    private Path root;
+    private Path repo;
+    private Path restores;
+    private PgCluster source;
+    private String label;
+    private PgCluster.ProcessResult backupResult;
+    /** The recovery target: SELECT now() after the load, before any later change. */
+    private String targetTime;
+    /** Table name to "count:md5" of every user table at {@link #targetTime}. */
+    private Map<String, String> atTarget;
+    private final List<PgCluster> copies = new ArrayList<>();
+
+    @BeforeAll
+    void setUp() throws IOException {
+        root = tmp.toRealPath();
+        PgCluster.makeReachable(root);
+        Path repoParent = Files.createDirectories(root.resolve("repo"));
+        PgCluster.chownToOwner(repoParent, false);
+        repo = repoParent.resolve("pgproof");
+        restores = Files.createDirectories(root.resolve("restores"));
+        PgCluster.chownToOwner(restores, false);
+        PgCluster.makeReachable(restores);
+
+        source = PgCluster.create(root.resolve("clusters"), "src", PgCluster.freePort());
+        source.configure("archive_mode", "on");
+        source.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
+        source.start();
+        ok(Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString()), "init");
+
+        // Before the backup: pgbench tables and a table that will be dropped after the target.
+        source.pgbench("-i", "-s", "2", "-q");
+        source.psql("CREATE TABLE e2e_dropped (id int PRIMARY KEY, note text)");
+        source.psql("INSERT INTO e2e_dropped SELECT g, 'row ' || g FROM generate_series(1, 1000) g");
+
+        backupResult = Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
+                source.dataDir().toString(), "--start-fast");
+        ok(backupResult, "backup");
+        label = backupResult.stdout().strip();
+        assertThat(label).matches("\\d{8}-\\d{6}F");
+
+        // After the backup: load, then the point in time T and the state at T.
+        source.pgbench("-c", "2", "-t", "500", "-n");
+        source.psql("INSERT INTO e2e_dropped SELECT g, 'after backup ' || g FROM generate_series(1001, 1500) g");
+        source.psql("SELECT pg_sleep(1)");
+        targetTime = source.psql("SELECT now()");
+        source.psql("SELECT pg_sleep(1)");
+        atTarget = snapshot(source);
+        assertThat(atTarget).containsKeys("pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history",
+                "e2e_dropped");
+        assertThat(atTarget.get("e2e_dropped")).startsWith("1500:");
+        assertThat(atTarget.get("pgbench_history")).startsWith("1000:");
+
+        // After T: more changes, a new table, and the drop.
+        source.pgbench("-c", "2", "-t", "200", "-n");
+        source.psql("CREATE TABLE e2e_after_target AS SELECT g AS id FROM generate_series(1, 100) g");
+        source.psql("DELETE FROM e2e_dropped WHERE id <= 10");
+        source.psql("DROP TABLE e2e_dropped");
+        switchAndWaitForArchive();
+    }
+
+    @AfterAll
+    void tearDown() {
+        for (PgCluster c : copies) {
+            c.stop();
+        }
+        if (source != null) {
+            source.stop();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void infoListsTheBackupWithItsLabelAndLsns() throws IOException {
+        JsonNode c = info();
+        assertThat(c.path("name").asText()).isEqualTo(CLUSTER);
+        assertThat(c.path("identity").path("systemIdentifier").asText())
+                .isEqualTo(source.controlData().get("Database system identifier"));
+        JsonNode backups = c.path("backups");
+        assertThat(backups).hasSize(1);
+        JsonNode b = backups.get(0);
+        assertThat(b.path("label").asText()).isEqualTo(label);
+        assertThat(b.path("type").asText()).isEqualTo("full");
+        assertThat(b.path("timeline").asInt()).isEqualTo(1);
+        String startLsn = b.path("startLsn").asText();
+        String stopLsn = b.path("stopLsn").asText();
+        assertThat(startLsn).matches("[0-9A-F]{1,8}/[0-9A-F]{1,8}");
+        assertThat(stopLsn).matches("[0-9A-F]{1,8}/[0-9A-F]{1,8}");
+        assertThat(lsn(stopLsn)).isGreaterThan(lsn(startLsn));
+        // The same LSNs as the backup reported while it ran.
+        assertThat(backupResult.stderr()).contains("started at WAL location " + startLsn + " (" + b.path("startWal").asText() + ")");
+        assertThat(backupResult.stderr()).contains("stopped at WAL location " + stopLsn + " (" + b.path("stopWal").asText() + ")");
+        assertThat(b.path("files").asInt()).isPositive();
+        assertThat(c.path("incompleteBackups")).isEmpty();
+        assertThat(c.path("wal").path("gaps")).isEmpty();
+        assertThat(c.path("wal").path("conflicting")).isEmpty();
+        assertThat(c.path("recoveryWindow").path("fromBackup").asText()).isEqualTo(label);
+    }
+
+    @Test
+    @Order(2)
+    void pointInTimeRestoreHasExactlyTheTablesAtTheTarget() throws IOException {
+        Path dest = restores.resolve("pitr");
+        PgCluster.ProcessResult r = restore(dest, "--target-time", targetTime, "--target-action", "promote");
+        assertThat(r.stderr()).contains("restoring backup " + label + " of cluster \"" + CLUSTER + "\"");
+        assertThat(r.stderr()).contains("recovery target time");
+        assertThat(Files.readString(dest.resolve("postgresql.auto.conf"))).contains("recovery_target_time = '")
+                .contains("recovery_target_action = 'promote'").contains("archive_mode = 'off'");
+
+        PgCluster copy = startCopy(dest);
+        waitForPromotion(copy);
+        Map<String, String> restored = snapshot(copy);
+        assertThat(restored.keySet()).as("tables at the target (e2e_dropped present, e2e_after_target absent)")
+                .containsExactlyInAnyOrderElementsOf(atTarget.keySet());
+        for (Map.Entry<String, String> e : atTarget.entrySet()) {
+            assertThat(restored.get(e.getKey())).as("count:md5 of table " + e.getKey() + " at " + targetTime).isEqualTo(e.getValue());
+        }
+        assertThat(copy.psql("SELECT count(*) FROM e2e_dropped")).isEqualTo("1500");
+
+        // 4. Recovered, then cleanly stopped: every page checksum is right.
+        copy.stop();
+        assertThat(copy.controlData()).containsEntry("Database cluster state", "shut down");
+        checksumsPass(copy.dataDir());
+    }
+
+    @Test
+    @Order(3)
+    void restoreToTheEndOfTheArchiveMatchesTheSource() throws IOException {
+        source.psql("CREATE TABLE e2e_last AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 50) g");
+        source.pgbench("-c", "1", "-t", "50", "-n");
+        switchAndWaitForArchive();
+        Map<String, String> atEnd = snapshot(source);
+        assertThat(atEnd).doesNotContainKey("e2e_dropped").containsKeys("e2e_after_target", "e2e_last");
+
+        Path dest = restores.resolve("end");
+        PgCluster.ProcessResult r = restore(dest);
+        assertThat(r.stderr()).contains("restoring backup " + label + " of cluster \"" + CLUSTER + "\"")
+                .contains("recovering to the end of the archive");
+
+        PgCluster copy = startCopy(dest);
+        waitForPromotion(copy);
+        Map<String, String> restored = snapshot(copy);
+        assertThat(restored.keySet()).containsExactlyInAnyOrderElementsOf(atEnd.keySet());
+        for (Map.Entry<String, String> e : atEnd.entrySet()) {
+            assertThat(restored.get(e.getKey())).as("count:md5 of table " + e.getKey() + " at the end of the archive")
+                    .isEqualTo(e.getValue());
+        }
+        copy.stop();
+        checksumsPass(copy.dataDir());
+    }
+
+    @Test
+    @Order(4)
+    void pgVerifybackupPassesOnARestoredDirectoryAndCatchesAFlippedByte() throws IOException {
+        Path dest = restores.resolve("verify");
+        restore(dest);
+        assertThat(dest.resolve("backup_manifest")).exists();
+        assertThat(dest.resolve("postmaster.pid")).doesNotExist();
+
+        PgCluster.ProcessResult good = verifybackup(dest);
+        assertThat(good.exitCode()).as("pg_verifybackup -n on the fresh restore:\n" + good.stdout() + good.stderr()).isZero();
+        assertThat(good.stdout()).contains("backup successfully verified");
+
+        // Flip one byte in the middle of the largest relation file under base/.
+        Path victim;
+        try (Stream<Path> files = Files.walk(dest.resolve("base"))) {
+            victim = files.filter(Files::isRegularFile).max(Comparator.comparingLong(EndToEndIT::size)).orElseThrow();
+        }
+        long offset = size(victim) / 2;
+        try (FileChannel ch = FileChannel.open(victim, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer one = ByteBuffer.allocate(1);
+            ch.read(one, offset);
+            one.flip();
+            byte flipped = (byte) (one.get(0) ^ 0xFF);
+            ch.write(ByteBuffer.wrap(new byte[] {flipped}), offset);
+        }
+        String rel = dest.relativize(victim).toString();
+
+        PgCluster.ProcessResult bad = verifybackup(dest);
+        assertThat(bad.exitCode()).as("pg_verifybackup after flipping a byte of " + rel).isNotZero();
+        assertThat(bad.stderr()).contains("checksum mismatch for file \"" + rel + "\"");
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private PgCluster.ProcessResult restore(Path dest, String... extra) {
+        List<String> args = new ArrayList<>(List.of("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
+                dest.toString(), "--archive-mode", "off"));
+        args.addAll(List.of(extra));
+        return ok(Pgproof.run(args.toArray(new String[0])), "restore into " + dest);
+    }
+
+    private PgCluster startCopy(Path dataDir) {
+        PgCluster copy = PgCluster.adopt(dataDir, dataDir.resolveSibling(dataDir.getFileName() + "-sock"), PgCluster.freePort());
+        copies.add(copy);
+        copy.start();
+        return copy;
+    }
+
+    private static void waitForPromotion(PgCluster copy) {
+        long deadline = System.nanoTime() + RECOVERY_TIMEOUT.toNanos();
+        while (true) {
+            PgCluster.ProcessResult r = copy.psqlResult("postgres", "SELECT pg_is_in_recovery()");
+            if (r.ok() && r.stdout().strip().equals("f")) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(copy + " still in recovery after " + RECOVERY_TIMEOUT + " (" + r.stdout().strip() + r.stderr()
+                        + ")\n--- log ---\n" + copy.logTail(40));
+            }
+            sleep(200);
+        }
+    }
+
+    /** Switches WAL on the source and waits until the switched-out segment is archived and info shows it. */
+    private void switchAndWaitForArchive() throws IOException {
+        String segment = source.psql("SELECT pg_walfile_name(pg_switch_wal())");
+        long deadline = System.nanoTime() + ARCHIVE_TIMEOUT.toNanos();
+        while (true) {
+            String[] st = source.psql("SELECT coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') "
+                    + "FROM pg_stat_archiver").split("\\|", -1);
+            if (st[0].length() >= 24 && st[0].substring(0, 24).compareTo(segment) >= 0) {
+                break;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("segment " + segment + " was not archived within " + ARCHIVE_TIMEOUT
+                        + ": pg_stat_archiver says last archived " + st[0] + ", " + st[1] + " failures, last failed " + st[2]
+                        + "\n--- log ---\n" + source.logTail(40));
+            }
+            sleep(200);
+        }
+        JsonNode wal = info().path("wal");
+        assertThat(wal.path("last").asText()).as("last WAL segment in the repository").isGreaterThanOrEqualTo(segment);
+        assertThat(wal.path("gaps")).as("WAL gaps").isEmpty();
+    }
+
+    /** The cluster's entry in {@code pgproof info --output json}. */
+    private JsonNode info() throws IOException {
+        PgCluster.ProcessResult r = ok(Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER, "--output", "json"), "info");
+        JsonNode json = JSON.readTree(r.stdout());
+        assertThat(json.path("repository").asText()).isEqualTo(repo.toString());
+        JsonNode clusters = json.path("clusters");
+        assertThat(clusters).hasSize(1);
+        return clusters.get(0);
+    }
+
+    /** Every user table of schema public, as name to "rowcount:md5 of its rows in order". */
+    private static Map<String, String> snapshot(PgCluster c) {
+        String names = c.psql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c "
+                + "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')");
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String t : names.split(" ")) {
+            if (!t.isEmpty()) {
+                out.put(t, c.psql("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '-') FROM "
+                        + t + " t"));
+            }
+        }
+        return out;
+    }
+
+    private static PgCluster.ProcessResult verifybackup(Path dir) {
+        return PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", dir.toString()), null, null);
+    }
+
+    private static void checksumsPass(Path dataDir) {
+        PgCluster.ProcessResult r = PgCluster.runAsOwner(List.of(PgCluster.bin("pg_checksums"), "--check", "-D", dataDir.toString()),
+                Map.of("LC_ALL", "C"), null);
+        r.assertOk("pg_checksums --check -D " + dataDir);
+        Matcher m = Pattern.compile("Bad checksums:\\s+(\\d+)").matcher(r.stdout());
+        assertThat(m.find()).as("pg_checksums output:\n" + r.stdout()).isTrue();
+        assertThat(m.group(1)).isEqualTo("0");
+    }
+
+    private static PgCluster.ProcessResult ok(PgCluster.ProcessResult r, String what) {
+        return r.assertOk("pgproof " + what);
+    }
+
+    private static long lsn(String lsn) {
+        String[] p = lsn.split("/");
+        return (Long.parseLong(p[0], 16) << 32) | Long.parseLong(p[1], 16);
+    }
+
+    private static long size(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
+}
