@@ -62,7 +62,7 @@ public final class PosixStorage implements Storage {
         int slash = prefix.lastIndexOf('/');
         Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
         List<ObjectInfo> out = new ArrayList<>();
-        if (!Files.isDirectory(dir)) {
+        if (!isDirectory(dir)) {
             return out;
         }
         try (Stream<Path> walk = Files.walk(dir)) {
@@ -90,7 +90,7 @@ public final class PosixStorage implements Storage {
     public List<String> listPrefixes(String prefix) throws IOException {
         Path dir = prefix.isEmpty() ? root : pathOf(prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix);
         List<String> out = new ArrayList<>();
-        if (!Files.isDirectory(dir)) {
+        if (!isDirectory(dir)) {
             return out;
         }
         try (Stream<Path> s = Files.list(dir)) {
@@ -98,6 +98,19 @@ public final class PosixStorage implements Storage {
         }
         out.sort(null);
         return out;
+    }
+
+    /**
+     * Whether {@code dir} is a directory: false only when it does not exist. A directory that
+     * cannot be examined (e.g. a parent without search permission) is an error, never "empty":
+     * archive-get must not answer "not found" for an unreadable repository.
+     */
+    private static boolean isDirectory(Path dir) throws IOException {
+        try {
+            return Files.readAttributes(dir, java.nio.file.attribute.BasicFileAttributes.class).isDirectory();
+        } catch (NoSuchFileException e) {
+            return false;
+        }
     }
 
     @Override
