@@ -1,0 +1,791 @@
+package dev.pgproof.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Faults pgproof must survive or refuse loudly, against a real PostgreSQL 15 cluster archiving
+ * into a real repository: corrupt, missing and unreadable archived WAL (archive-get), a WAL gap at
+ * restore, refused archive-push inputs, archive-push and backup killed with SIGKILL mid-write, the
+ * durability syscalls of archive-push (strace), and a table dropped while a backup copies.
+ *
+ * <p>One source cluster ("main", archiving with pgproof) and one repository are shared by all
+ * tests; every test that damages the repository puts it back as it was. A second cluster is only
+ * initdb'd, never started: its first WAL segment is the "foreign" segment. Kill tests run pgproof
+ * directly as the cluster owner (runuser) so that the whole process tree can be SIGKILLed; the
+ * pause points are pgproof's test hooks (PGPROOF_TEST_HOOK).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FaultsIT {
+    private static final String CLUSTER = "main";
+    private static final int SEG_SIZE = 16 * 1024 * 1024;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Duration HOOK_TIMEOUT = Duration.ofSeconds(90);
+    private static final Duration ARCHIVE_TIMEOUT = Duration.ofSeconds(60);
+    private static final String GET_CORRUPT_HINT = "recovery stops here rather than replaying bad WAL; restore the file from another "
+            + "copy of the repository, or restore to a target before it";
+    private static final String GET_FAILED_HINT = "recovery stops here rather than ending early; fix access to the repository and "
+            + "start PostgreSQL again";
+
+    @TempDir
+    static Path tmp;
+
+    private Path base;
+    private Path repo;
+    private Path work;
+    private PgCluster main;
+    private PgCluster other;
+    /** count and md5 of table keeper, which no test changes. */
+    private String keeperDigest;
+    /** A complete segment of "main" (the first backup's start segment), fetched from the archive. */
+    private String sampleName;
+    private Path sample;
+    private String mainSysid;
+
+    @BeforeAll
+    void setUp() throws IOException {
+        base = tmp.resolve("faults");
+        main = PgCluster.create(base, "main", PgCluster.freePort());
+        repo = base.resolve("repo");
+        main.configure("archive_mode", "on");
+        main.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
+        main.start();
+        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", main.dataDir().toString())
+                .assertOk("pgproof init");
+        work = base.resolve("work");
+        Files.createDirectories(work);
+        PgCluster.chownToOwner(work, false);
+
+        main.psql("CREATE TABLE keeper AS SELECT g, md5(g::text) AS h FROM generate_series(1, 50000) g");
+        keeperDigest = main.psql("SELECT count(*) || ':' || md5(string_agg(h, ',' ORDER BY g)) FROM keeper");
+        // A few MB that test 7 drops while a backup runs.
+        main.psql("CREATE TABLE dropme AS SELECT g, repeat(md5(g::text), 8) AS pad FROM generate_series(1, 20000) g");
+        backup().assertOk("first backup");
+
+        // The foreign cluster: initdb only; its pg_wal holds a complete first segment.
+        other = PgCluster.create(base, "other", PgCluster.freePort());
+
+        mainSysid = main.controlData().get("Database system identifier");
+        sampleName = newestBackup().get("startWal").asText();
+        Path sampleDir = work.resolve("sample");
+        Files.createDirectories(sampleDir);
+        PgCluster.chownToOwner(sampleDir, false);
+        sample = sampleDir.resolve(sampleName);
+        ownerRun(Map.of(), "archive-get", "--cluster", CLUSTER, "--repo", repo.toString(), sampleName, sample.toString())
+                .assertOk("archive-get of " + sampleName);
+        assertThat(Files.size(sample)).isEqualTo(SEG_SIZE);
+    }
+
+    @AfterAll
+    void tearDown() {
+        if (main != null) {
+            main.stop();
+        }
+    }
+
+    // ------------------------------------------------------------------ 1. archive-get
+
+    @Test
+    @Order(1)
+    void archiveGetRefusesCorruptMissingAndUnreadableWal() throws Exception {
+        Path stored = storedObject(CLUSTER, sampleName);
+        String key = repo.relativize(stored).toString();
+        byte[] original = Files.readAllBytes(stored);
+        Path getDir = work.resolve("get");
+        Files.createDirectories(getDir);
+        PgCluster.chownToOwner(getDir, false);
+        Path dest = getDir.resolve(sampleName);
+        try {
+            // A flipped byte that still decompresses cleanly: only the SHA-256 in the name catches it.
+            Flip flip = cleanlyDecodingFlip(original);
+            Files.write(stored, flip.bytes());
+            PgCluster.ProcessResult r = get(CLUSTER, repo, sampleName, dest);
+            assertError(r, 201, "stored WAL file \"" + key + "\" is corrupt: its content has SHA-256 " + flip.decodedSha256(),
+                    GET_CORRUPT_HINT);
+            assertThat(dest).doesNotExist();
+            assertThat(listNames(getDir)).isEmpty();
+
+            // Garbage under the same name: not even a zstd frame.
+            Files.write(stored, "this is not a zstd frame, just garbage\n".getBytes(StandardCharsets.UTF_8));
+            r = get(CLUSTER, repo, sampleName, dest);
+            assertError(r, 201, "stored WAL file \"" + key + "\" cannot be decompressed: Unknown frame descriptor", GET_CORRUPT_HINT);
+            assertThat(dest).doesNotExist();
+            assertThat(listNames(getDir)).isEmpty();
+        } finally {
+            Files.write(stored, original);
+        }
+        // Put back, it is served again, byte for byte.
+        get(CLUSTER, repo, sampleName, dest).assertOk("archive-get after repair");
+        assertThat(Files.mismatch(dest, sample)).isEqualTo(-1L);
+        Files.delete(dest);
+
+        // Missing: exit 1 ("not archived", normal at the end of the archive), quickly and without an ERROR.
+        String missing = "0000000100000000000000F0";
+        long t0 = System.nanoTime();
+        PgCluster.ProcessResult r = get(CLUSTER, repo, missing, getDir.resolve(missing));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(r.exitCode()).as("exit code of archive-get of a missing segment\n" + r.stderr()).isEqualTo(1);
+        assertThat(r.stderr().strip()).isEqualTo("archive-get: WAL file \"" + missing + "\" is not in repository \"" + repo
+                + "\" for cluster \"" + CLUSTER + "\"");
+        assertThat(ms).as("archive-get of a missing segment took %d ms", ms).isLessThan(15_000);
+        assertThat(listNames(getDir)).isEmpty();
+
+        // Unreadable repository: 200 (recovery stops), never 1 (recovery would end early and promote).
+        Path noRepo = base.resolve("no-such-repo");
+        r = get(CLUSTER, noRepo, sampleName, dest);
+        assertError(r, 200, "repository \"" + noRepo + "\" does not exist",
+                "check --repo (or PGPROOF_REPO, or repo in the configuration file) and that the file system is mounted",
+                "a new repository is created by: pgproof init --cluster <name> --repo " + noRepo + " --pgdata <data directory>");
+
+        withMode(repo, "---------", () -> assertError(get(CLUSTER, repo, sampleName, dest), 200,
+                "could not read \"" + CLUSTER + "/cluster.info\" in repository \"" + repo + "\": " + repo.resolve(CLUSTER + "/cluster.info"),
+                "check that the repository is mounted and readable by this OS user"));
+
+        // The WAL directories: unreadable must not read as "no copy stored".
+        Path walRoot = repo.resolve(CLUSTER).resolve("wal");
+        Path segDir = walRoot.resolve(sampleName.substring(0, 16));
+        withMode(walRoot, "---------", () -> assertError(get(CLUSTER, repo, sampleName, dest), 200,
+                "could not list repository \"" + repo + "\" for WAL file \"" + sampleName + "\": " + segDir, GET_FAILED_HINT));
+        withMode(segDir, "---------", () -> assertError(get(CLUSTER, repo, sampleName, dest), 200,
+                "could not list repository \"" + repo + "\" for WAL file \"" + sampleName + "\": " + segDir, GET_FAILED_HINT));
+        assertThat(listNames(getDir)).isEmpty();
+    }
+
+    // ------------------------------------------------------------------ 2. WAL gap
+
+    @Test
+    @Order(2)
+    void restoreFailsLoudlyOnAWalGapAfterTheBackup() throws Exception {
+        JsonNode newest = newestBackup();
+        String label = newest.get("label").asText();
+        String stopWal = newest.get("stopWal").asText();
+        List<String> switched = new ArrayList<>();
+        main.psql("CREATE TABLE IF NOT EXISTS gapfill (i int)");
+        for (int i = 0; i < 4; i++) {
+            main.psql("INSERT INTO gapfill VALUES (" + i + ")");
+            switched.add(main.psql("SELECT pg_walfile_name(pg_switch_wal())"));
+        }
+        awaitArchived(switched.get(switched.size() - 1));
+        String victim = switched.get(1);
+        assertThat(victim).as("segments switched after backup %s (stop segment %s): %s", label, stopWal, switched)
+                .isGreaterThan(stopWal);
+        for (String s : switched) {
+            awaitArchived(s);
+        }
+
+        Path stored = storedObject(CLUSTER, victim);
+        Path aside = work.resolve("aside-" + stored.getFileName());
+        Path dest = base.resolve("restore-gap");
+        Files.move(stored, aside);
+        try {
+            PgCluster.ProcessResult r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
+                    dest.toString());
+            long seg = segmentNumber(victim);
+            assertError(r, 9, "WAL gap in the archive of cluster \"" + CLUSTER + "\": segments " + victim + " to " + victim
+                    + " are missing, between backup " + label + " and the recovery target",
+                    "recovery could only reach " + lsn(seg * SEG_SIZE)
+                            + "; restore with --target-lsn at or before it, or --target immediate, or find the missing segments");
+            assertThat(dest).as("restore target after a refused restore").doesNotExist();
+        } finally {
+            Files.move(aside, stored, StandardCopyOption.ATOMIC_MOVE);
+        }
+    }
+
+    // ------------------------------------------------------------------ 3. archive-push refusals
+
+    @Test
+    @Order(3)
+    void archivePushRefusesBadSegmentsAndLeavesTheRepositoryUntouched() throws Exception {
+        Path pushDir = work.resolve("push");
+        for (String d : List.of("truncated", "different")) {
+            Files.createDirectories(pushDir.resolve(d));
+        }
+        PgCluster.chownToOwner(pushDir, true);
+        byte[] seg = Files.readAllBytes(sample);
+
+        Path truncated = pushDir.resolve("truncated").resolve(sampleName);
+        Files.write(truncated, Arrays.copyOf(seg, SEG_SIZE / 2));
+        Path foreign = other.dataDir().resolve("pg_wal").resolve("000000010000000000000001");
+        String otherSysid = other.controlData().get("Database system identifier");
+        assertThat(otherSysid).isNotEqualTo(mainSysid);
+        Path different = pushDir.resolve("different").resolve(sampleName);
+        byte[] changed = seg.clone();
+        changed[1 << 20] ^= 0x5a; // past the page header: a well-formed segment of the same size
+        Files.write(different, changed);
+
+        Map<String, String> before = hashTree(repo);
+        assertThat(before).isNotEmpty();
+
+        PgCluster.ProcessResult r = push(CLUSTER, truncated);
+        assertError(r, 7, "WAL file \"" + truncated + "\" is " + SEG_SIZE / 2 + " bytes, but cluster \"" + CLUSTER + "\" has "
+                + SEG_SIZE + "-byte WAL segments; refusing a truncated or foreign file",
+                "archive only complete segments from pg_wal; nothing was stored");
+        assertThat(hashTree(repo)).isEqualTo(before);
+
+        r = push(CLUSTER, foreign);
+        assertError(r, 5, "WAL file \"" + foreign + "\" belongs to system identifier " + otherSysid + ", but cluster \"" + CLUSTER
+                + "\" in repository \"" + repo + "\" is pinned to system identifier " + mainSysid,
+                "this server's archive_command names the wrong cluster: give it the --cluster (and --repo) initialised for this server",
+                "see which clusters a repository holds with: pgproof info --repo " + repo);
+        assertThat(hashTree(repo)).isEqualTo(before);
+
+        r = push(CLUSTER, different);
+        assertError(r, 7, "WAL file \"" + sampleName + "\" is already archived for cluster \"" + CLUSTER
+                + "\" with different content (stored SHA-256 " + sha256(seg).substring(0, 16) + "..., this file "
+                + sha256(changed).substring(0, 16) + "...)",
+                "the stored copy was left untouched; if two servers archive under one --cluster name, give each its own",
+                "inspect the archive with: pgproof info --cluster " + CLUSTER);
+        assertThat(hashTree(repo)).isEqualTo(before);
+
+        // The identical file again (PostgreSQL retries after a crash): success, nothing rewritten.
+        r = push(CLUSTER, sample).assertOk("second push of an identical segment");
+        assertThat(r.stderr()).contains("archive-push: " + sampleName + " was already stored for cluster \"" + CLUSTER
+                + "\" with identical content");
+        assertThat(hashTree(repo)).isEqualTo(before);
+    }
+
+    // ------------------------------------------------------------------ 4. archive-push killed
+
+    @Test
+    @Order(4)
+    void archivePushKilledBeforeTheRenameLeavesNothingUnderTheFinalName() throws Exception {
+        String cluster = "pushkill";
+        init(cluster);
+        Path walDir = repo.resolve(cluster).resolve("wal").resolve(sampleName.substring(0, 16));
+        Path tmpFile;
+        try (Running p = Running.asOwner(work, hook("storage-before-rename"), "archive-push", "--cluster", cluster, "--repo",
+                repo.toString(), sample.toString())) {
+            String line = p.awaitLine("HOOK storage-before-rename ", HOOK_TIMEOUT);
+            tmpFile = Path.of(line.substring("HOOK storage-before-rename ".length()).strip());
+            assertThat(tmpFile.getParent()).isEqualTo(walDir);
+            assertThat(tmpFile.getFileName().toString()).startsWith("." + sampleName + "-" + sha256(Files.readAllBytes(sample)) + ".zst.tmp.");
+            assertThat(tmpFile).as("the temporary file, written and fsync'd, at the pause").isRegularFile();
+            assertThat(Files.size(tmpFile)).isPositive();
+            assertThat(finalObjects(walDir, sampleName)).isEmpty();
+            p.killTree();
+        }
+        assertThat(finalObjects(walDir, sampleName)).as("stored objects named %s-* after SIGKILL", sampleName).isEmpty();
+        // Readers never see the leftover temporary file.
+        Path dest = work.resolve("get-pushkill-" + sampleName);
+        PgCluster.ProcessResult r = get(cluster, repo, sampleName, dest);
+        assertThat(r.exitCode()).as("archive-get after the killed push\n" + r.stderr()).isEqualTo(1);
+        assertThat(dest).doesNotExist();
+
+        // PostgreSQL's retry succeeds and stores a copy that decompresses to the very same bytes.
+        push(cluster, sample).assertOk("archive-push retry after SIGKILL");
+        List<Path> objects = finalObjects(walDir, sampleName);
+        assertThat(objects).hasSize(1);
+        Path decoded = work.resolve("pushkill-decoded");
+        PgCluster.run(List.of("zstd", "-d", "-q", "-f", "-o", decoded.toString(), objects.get(0).toString()), null, null,
+                Duration.ofMinutes(1)).assertOk("zstd -d of " + objects.get(0));
+        assertThat(Files.mismatch(decoded, sample)).as("decompressed stored object vs source segment").isEqualTo(-1L);
+        Files.delete(decoded);
+    }
+
+    // ------------------------------------------------------------------ 5. durability syscalls
+
+    @Test
+    @Order(5)
+    void archivePushFsyncsTheFileAndItsDirectoryBeforeExit() throws Exception {
+        String cluster = "pushsync";
+        init(cluster);
+        Path trace = work.resolve("archive-push.strace");
+        List<String> cmd = new ArrayList<>(List.of("strace", "-f", "-e",
+                "trace=fsync,fdatasync,openat,rename,renameat,renameat2,link,linkat", "-o", trace.toString()));
+        cmd.addAll(Pgproof.command("archive-push", "--cluster", cluster, "--repo", repo.toString(), sample.toString()));
+        PgCluster.ProcessResult r = PgCluster.runAsOwner(cmd, Map.of(), work, Duration.ofMinutes(2));
+        r.assertOk("archive-push under strace");
+        assertThat(r.stderr()).contains("archive-push: stored " + sampleName + " for cluster \"" + cluster + "\"");
+
+        Path walDir = repo.resolve(cluster).resolve("wal").resolve(sampleName.substring(0, 16));
+        String finalName = sampleName + "-" + sha256(Files.readAllBytes(sample)) + ".zst";
+        StraceLog log = StraceLog.parse(Files.readAllLines(trace));
+        // The commit: link (no-replace) or rename of the temporary file to the final name.
+        StraceLog.Event commit = log.events.stream()
+                .filter(e -> e.kind.equals("commit") && e.path2 != null && e.path2.equals(walDir.resolve(finalName).toString()))
+                .findFirst().orElseThrow(() -> new AssertionError("no link/rename to " + finalName + " in\n" + log.text));
+        String tmpName = Path.of(commit.path).getFileName().toString();
+        assertThat(Path.of(commit.path).getParent()).isEqualTo(walDir);
+        assertThat(tmpName).startsWith("." + finalName + ".tmp.");
+        assertThat(log.events.stream().filter(e -> e.kind.equals("fsync") && commit.path.equals(e.path) && e.index < commit.index))
+                .as("fsync/fdatasync of the temporary file %s before it is linked into place\n%s", commit.path, log.text)
+                .isNotEmpty();
+        assertThat(log.events.stream().filter(e -> e.kind.equals("fsync") && walDir.toString().equals(e.path) && e.index > commit.index))
+                .as("fsync of the directory %s after the link\n%s", walDir, log.text)
+                .isNotEmpty();
+        assertThat(log.text).contains("+++ exited with 0 +++");
+        assertThat(finalObjects(walDir, sampleName)).containsExactly(walDir.resolve(finalName));
+    }
+
+    // ------------------------------------------------------------------ 6. backup killed
+
+    @Test
+    @Order(6)
+    void backupKilledMidCopyIsNeverCompleteAndLeavesTheDataDirectoryAlone() throws Exception {
+        List<String> topBefore = listNames(main.dataDir());
+        assertThat(topBefore).doesNotContain("backup_label", "tablespace_map");
+        String label;
+        try (Running p = Running.asOwner(work, hook("backup-mid-copy"), "backup", "--cluster", CLUSTER, "--repo", repo.toString(),
+                "--pgdata", main.dataDir().toString(), "--start-fast")) {
+            String line = p.awaitLine("HOOK backup-mid-copy ", HOOK_TIMEOUT);
+            Matcher m = Pattern.compile("(?m)^backup (\\S+) of cluster \"" + CLUSTER + "\": starting").matcher(p.stderr());
+            assertThat(m.find()).as("label in the output of backup:\n" + p.stderr()).isTrue();
+            label = m.group(1);
+            assertThat(line).startsWith("HOOK backup-mid-copy ");
+            assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data")).isDirectory();
+            p.killTree();
+        }
+        Path killedDir = repo.resolve(CLUSTER).resolve("backup").resolve(label);
+        assertThat(killedDir.resolve("backup.complete")).doesNotExist();
+        JsonNode info = info();
+        assertThat(labels(info.get("backups"))).doesNotContain(label);
+        for (JsonNode inc : info.path("incompleteBackups")) {
+            if (inc.get("label").asText().equals(label)) {
+                assertThat(inc.get("problem").asText()).isEqualTo("no backup.complete marker (in progress, or interrupted)");
+            }
+        }
+        assertThat(listNames(main.dataDir())).as("top level of the live data directory").isEqualTo(topBefore);
+
+        // A restore without --set never picks the killed backup.
+        JsonNode newest = newestBackup();
+        assertThat(newest.get("label").asText()).isNotEqualTo(label);
+
+        // The next backup works.
+        PgCluster.ProcessResult r = backup().assertOk("backup after a killed backup");
+        String next = r.stdout().strip();
+        assertThat(next).isNotEqualTo(label);
+        assertThat(labels(info().get("backups"))).contains(next).doesNotContain(label);
+        assertThat(listNames(main.dataDir())).isEqualTo(topBefore);
+    }
+
+    // ------------------------------------------------------------------ 7. table dropped mid-backup
+
+    @Test
+    @Order(7)
+    void tableDroppedBetweenListingAndCopyStillGivesARestorableBackup() throws Exception {
+        String relPath = main.psql("SELECT pg_relation_filepath('dropme')");
+        Path relFile = main.dataDir().resolve(relPath);
+        assertThat(Files.size(relFile)).isGreaterThan(2L * 1024 * 1024);
+        Path release = work.resolve("release-drop");
+        String label;
+        PgCluster.ProcessResult r;
+        try (Running p = Running.asOwner(work, hook("backup-after-list", release), "backup", "--cluster", CLUSTER, "--repo",
+                repo.toString(), "--pgdata", main.dataDir().toString(), "--start-fast")) {
+            String line = p.awaitLine("HOOK backup-after-list ", HOOK_TIMEOUT);
+            label = line.substring("HOOK backup-after-list ".length()).strip();
+            main.psql("DROP TABLE dropme");
+            main.psql("CHECKPOINT");
+            assertThat(relFile).as("the dropped table's file after DROP TABLE and CHECKPOINT").doesNotExist();
+            Files.createFile(release);
+            r = p.waitFor(Duration.ofMinutes(3));
+        }
+        r.assertOk("backup with a table dropped after the listing");
+        assertThat(r.stdout().strip()).isEqualTo(label);
+        assertThat(labels(info().get("backups"))).contains(label);
+
+        Path dest = base.resolve("restore-drop");
+        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
+                "--target", "immediate", "--archive-mode", "off").assertOk("restore of " + label);
+        PgCluster restored = PgCluster.adopt(dest, base.resolve("restore-drop-sock"), PgCluster.freePort());
+        restored.start();
+        try {
+            assertThat(restored.psql("SELECT count(*) || ':' || md5(string_agg(h, ',' ORDER BY g)) FROM keeper"))
+                    .isEqualTo(keeperDigest);
+            assertThat(restored.psql("SELECT count(*) FROM pg_class WHERE relname = 'dropme'")).isEqualTo("0");
+            assertThat(restored.psql("SELECT to_regclass('dropme') IS NULL")).isEqualTo("t");
+        } finally {
+            restored.stop();
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers: pgproof
+
+    private PgCluster.ProcessResult backup() {
+        return Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", main.dataDir().toString(),
+                "--start-fast");
+    }
+
+    private void init(String cluster) {
+        Pgproof.run("init", "--cluster", cluster, "--repo", repo.toString(), "--pgdata", main.dataDir().toString())
+                .assertOk("pgproof init --cluster " + cluster);
+    }
+
+    /** Runs pgproof as the cluster owner in the scratch directory (as archive_command and restore_command run). */
+    private PgCluster.ProcessResult ownerRun(Map<String, String> env, String... args) {
+        return Pgproof.runAsOwner(work, env, args);
+    }
+
+    private PgCluster.ProcessResult get(String cluster, Path repository, String name, Path dest) {
+        return ownerRun(Map.of(), "archive-get", "--cluster", cluster, "--repo", repository.toString(), name, dest.toString());
+    }
+
+    private PgCluster.ProcessResult push(String cluster, Path file) {
+        return ownerRun(Map.of(), "archive-push", "--cluster", cluster, "--repo", repo.toString(), file.toString());
+    }
+
+    private JsonNode info() throws IOException {
+        PgCluster.ProcessResult r = Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER, "--output", "json")
+                .assertOk("pgproof info");
+        JsonNode clusters = JSON.readTree(r.stdout()).get("clusters");
+        assertThat(clusters).hasSize(1);
+        return clusters.get(0);
+    }
+
+    /** The newest complete backup (info lists them by stop time). */
+    private JsonNode newestBackup() throws IOException {
+        JsonNode backups = info().get("backups");
+        assertThat(backups).as("complete backups").isNotEmpty();
+        return backups.get(backups.size() - 1);
+    }
+
+    private static List<String> labels(JsonNode backups) {
+        List<String> out = new ArrayList<>();
+        backups.forEach(b -> out.add(b.get("label").asText()));
+        return out;
+    }
+
+    private Map<String, String> hook(String point) {
+        return hook(point, work.resolve("never-released"));
+    }
+
+    private static Map<String, String> hook(String point, Path release) {
+        return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+    }
+
+    /** Waits until a WAL file of "main" is in the repository. */
+    private void awaitArchived(String name) throws InterruptedException {
+        long deadline = System.nanoTime() + ARCHIVE_TIMEOUT.toNanos();
+        while (finalObjects(repo.resolve(CLUSTER).resolve("wal").resolve(name.substring(0, 16)), name).isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                fail("WAL file " + name + " was not archived within " + ARCHIVE_TIMEOUT + "; pg_stat_archiver: "
+                        + main.psql("SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver"));
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    /** The single stored object of a WAL file. */
+    private Path storedObject(String cluster, String name) {
+        List<Path> found = finalObjects(repo.resolve(cluster).resolve("wal").resolve(name.substring(0, 16)), name);
+        assertThat(found).as("stored copies of %s", name).hasSize(1);
+        return found.get(0);
+    }
+
+    /** Stored objects "name-*" in a WAL directory (never temporary files, which start with a dot). */
+    private static List<Path> finalObjects(Path walDir, String name) {
+        if (!Files.isDirectory(walDir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(walDir)) {
+            return s.filter(p -> p.getFileName().toString().startsWith(name + "-")).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers: assertions and files
+
+    /** Exit code, the whole first ERROR line, and the HINT lines that follow it. */
+    static void assertError(PgCluster.ProcessResult r, int exitCode, String error, String... hints) {
+        String what = "\n--- stderr ---\n" + r.stderr() + "--- stdout ---\n" + r.stdout();
+        assertThat(r.exitCode()).as("exit code" + what).isEqualTo(exitCode);
+        List<String> lines = r.stderr().lines().toList();
+        int at = -1;
+        for (int i = 0; i < lines.size() && at < 0; i++) {
+            if (lines.get(i).startsWith("ERROR: ")) {
+                at = i;
+            }
+        }
+        assertThat(at).as("an ERROR line" + what).isNotNegative();
+        assertThat(lines.get(at)).as("first ERROR line" + what).isEqualTo("ERROR: " + error);
+        List<String> hintLines = new ArrayList<>();
+        for (int i = at + 1; i < lines.size() && lines.get(i).startsWith("HINT: "); i++) {
+            hintLines.add(lines.get(i));
+        }
+        assertThat(hintLines).as("HINT lines" + what).containsExactlyElementsOf(Arrays.stream(hints).map(h -> "HINT: " + h).toList());
+    }
+
+    private interface Action {
+        void run() throws Exception;
+    }
+
+    /** Runs an action with a file's mode changed, restoring the mode afterwards. */
+    private static void withMode(Path p, String mode, Action action) throws Exception {
+        Set<PosixFilePermission> saved = Files.getPosixFilePermissions(p);
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(mode));
+        try {
+            action.run();
+        } finally {
+            Files.setPosixFilePermissions(p, saved);
+        }
+    }
+
+    private static List<String> listNames(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    /** Relative path to SHA-256 of every regular file under root. */
+    private static Map<String, String> hashTree(Path root) throws IOException {
+        Map<String, String> out = new TreeMap<>();
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                if (Files.isRegularFile(p)) {
+                    out.put(root.relativize(p).toString(), sha256(Files.readAllBytes(p)));
+                }
+            }
+        }
+        return out;
+    }
+
+    static String sha256(byte[] b) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static long segmentNumber(String walName) {
+        return Long.parseLong(walName.substring(8, 16), 16) * 0x100 + Long.parseLong(walName.substring(16, 24), 16);
+    }
+
+    private static String lsn(long lsn) {
+        return String.format("%X/%X", lsn >>> 32, lsn & 0xFFFFFFFFL);
+    }
+
+    /** A corrupted copy of a stored zstd object and the SHA-256 of what it decompresses to. */
+    private record Flip(byte[] bytes, String decodedSha256) {}
+
+    /** Flips one byte of a zstd object at an offset where `zstd -d` still decodes it (to other content). */
+    private Flip cleanlyDecodingFlip(byte[] original) throws IOException {
+        Path in = work.resolve("flip.zst");
+        Path out = work.resolve("flip.out");
+        try {
+            // Spread over the whole object (skipping the frame header): a flip in entropy-coded data
+            // usually breaks decoding; one in a raw (literal) block decodes to other content.
+            int step = Math.max(1, (original.length - 32) / 400);
+            for (int off = 16; off < original.length - 16; off += step) {
+                byte[] b = original.clone();
+                b[off] ^= 0x01;
+                Files.write(in, b);
+                Files.deleteIfExists(out);
+                PgCluster.ProcessResult r = PgCluster.run(List.of("zstd", "-d", "-q", "-f", "-o", out.toString(), in.toString()), null,
+                        null, Duration.ofMinutes(1));
+                if (r.ok()) {
+                    byte[] decoded = Files.readAllBytes(out);
+                    if (!Arrays.equals(decoded, Files.readAllBytes(sample))) {
+                        return new Flip(b, sha256(decoded));
+                    }
+                }
+            }
+            throw new AssertionError("no byte flip of the stored object (" + original.length + " bytes) decodes cleanly");
+        } finally {
+            Files.deleteIfExists(in);
+            Files.deleteIfExists(out);
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers: processes
+
+    /**
+     * pgproof started as the cluster owner (runuser, so no setpriv re-exec), its stderr read line
+     * by line, for pause points; {@link #killTree()} SIGKILLs it and all its descendants.
+     */
+    private static final class Running implements AutoCloseable {
+        private final Process process;
+        private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+        private final StringBuffer stderr = new StringBuffer();
+        private final StringBuffer stdout = new StringBuffer();
+        private final Thread errReader;
+        private final Thread outReader;
+        private volatile boolean errDone;
+
+        private Running(List<String> cmd, Map<String, String> env, Path cwd) throws IOException {
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().keySet().removeIf(k -> k.startsWith("PG"));
+            pb.environment().putAll(env);
+            pb.directory(cwd.toFile());
+            pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+            process = pb.start();
+            errReader = reader(process.getErrorStream(), line -> {
+                stderr.append(line).append('\n');
+                lines.add(line);
+            }, () -> errDone = true);
+            outReader = reader(process.getInputStream(), line -> stdout.append(line).append('\n'), () -> { });
+        }
+
+        static Running asOwner(Path cwd, Map<String, String> env, String... args) throws IOException {
+            List<String> cmd = new ArrayList<>();
+            if (PgCluster.isRoot()) {
+                cmd.addAll(List.of("runuser", "-u", PgCluster.TEST_USER, "--"));
+            }
+            cmd.addAll(Pgproof.command(args));
+            return new Running(cmd, new HashMap<>(env), cwd);
+        }
+
+        private static Thread reader(InputStream in, java.util.function.Consumer<String> sink, Runnable end) {
+            Thread t = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = r.readLine()) != null) {
+                        sink.accept(line);
+                    }
+                } catch (IOException ignored) {
+                    // the process went away
+                } finally {
+                    end.run();
+                }
+            }, "faults-reader");
+            t.setDaemon(true);
+            t.start();
+            return t;
+        }
+
+        String stderr() {
+            return stderr.toString();
+        }
+
+        /** Waits for a stderr line starting with prefix; fails if the process ends or time runs out first. */
+        String awaitLine(String prefix, Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (System.nanoTime() < deadline) {
+                String line = lines.poll(100, TimeUnit.MILLISECONDS);
+                if (line != null && line.startsWith(prefix)) {
+                    return line;
+                }
+                if (line == null && errDone && lines.isEmpty()) {
+                    process.waitFor(10, TimeUnit.SECONDS);
+                    fail("pgproof ended (exit " + (process.isAlive() ? "?" : process.exitValue()) + ") before \"" + prefix + "\"\n"
+                            + "--- stderr ---\n" + stderr + "--- stdout ---\n" + stdout);
+                }
+            }
+            killTree();
+            fail("no \"" + prefix + "\" from pgproof within " + timeout + "\n--- stderr ---\n" + stderr);
+            return null;
+        }
+
+        /** SIGKILL to the process and every descendant (runuser, the launcher's exec'd java, ...). */
+        void killTree() throws InterruptedException {
+            List<ProcessHandle> tree = new ArrayList<>(process.descendants().toList());
+            tree.forEach(ProcessHandle::destroyForcibly);
+            process.destroyForcibly();
+            for (ProcessHandle h : tree) {
+                h.onExit().completeOnTimeout(h, 30, TimeUnit.SECONDS).join();
+                assertThat(h.isAlive()).as("process %d after SIGKILL", h.pid()).isFalse();
+            }
+            assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+
+        PgCluster.ProcessResult waitFor(Duration timeout) throws InterruptedException {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                killTree();
+                fail("pgproof did not finish within " + timeout + "\n--- stderr ---\n" + stderr);
+            }
+            errReader.join(10_000);
+            outReader.join(10_000);
+            return new PgCluster.ProcessResult(process.exitValue(), stdout.toString(), stderr.toString());
+        }
+
+        @Override
+        public void close() {
+            if (process.isAlive()) {
+                try {
+                    killTree();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** An strace -f log: fds mapped to paths per thread from openat, fsyncs and link/rename commits in order. */
+    private static final class StraceLog {
+        record Event(int index, String tid, String kind, String path, String path2) {}
+
+        private static final Pattern OPENAT = Pattern.compile("^(\\d+)\\s+openat\\([^,]+, \"([^\"]*)\", [^)]*?(?:\\)\\s+= (-?\\d+).*|<unfinished \\.\\.\\.>)$");
+        private static final Pattern RESUMED = Pattern.compile("^(\\d+)\\s+<\\.\\.\\. openat resumed>.*\\)\\s+= (-?\\d+).*$");
+        private static final Pattern FSYNC = Pattern.compile("^(\\d+)\\s+(?:fsync|fdatasync)\\((\\d+)");
+        private static final Pattern COMMIT = Pattern.compile("^(\\d+)\\s+(?:link|linkat|rename|renameat|renameat2)\\(.*?\"([^\"]*)\".*?\"([^\"]*)\".*$");
+
+        final List<Event> events = new ArrayList<>();
+        final String text;
+
+        private StraceLog(String text) {
+            this.text = text;
+        }
+
+        static StraceLog parse(List<String> lines) {
+            StraceLog log = new StraceLog(String.join("\n", lines));
+            Map<String, Map<String, String>> fds = new HashMap<>(); // tid -> fd -> path
+            Map<String, String> pendingOpen = new HashMap<>();
+            Map<String, String> anyThread = new HashMap<>(); // fd -> path, last opened by any thread
+            for (int i = 0; i < lines.size(); i++) {
+                String line = lines.get(i);
+                Matcher m;
+                if ((m = OPENAT.matcher(line)).matches()) {
+                    if (m.group(3) == null) {
+                        pendingOpen.put(m.group(1), m.group(2));
+                    } else if (!m.group(3).startsWith("-")) {
+                        fds.computeIfAbsent(m.group(1), k -> new HashMap<>()).put(m.group(3), m.group(2));
+                        anyThread.put(m.group(3), m.group(2));
+                    }
+                } else if ((m = RESUMED.matcher(line)).matches()) {
+                    String path = pendingOpen.remove(m.group(1));
+                    if (path != null && !m.group(2).startsWith("-")) {
+                        fds.computeIfAbsent(m.group(1), k -> new HashMap<>()).put(m.group(2), path);
+                        anyThread.put(m.group(2), path);
+                    }
+                } else if ((m = FSYNC.matcher(line)).find()) {
+                    String path = fds.getOrDefault(m.group(1), Map.of()).get(m.group(2));
+                    log.events.add(new Event(i, m.group(1), "fsync", path != null ? path : anyThread.get(m.group(2)), null));
+                } else if ((m = COMMIT.matcher(line)).matches()) {
+                    log.events.add(new Event(i, m.group(1), "commit", m.group(2), m.group(3)));
+                }
+            }
+            return log;
+        }
+    }
+}
