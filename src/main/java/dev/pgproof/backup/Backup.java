@@ -302,9 +302,11 @@ public final class Backup {
                     break;
                 }
                 whole.update(buf, 0, n);
+                MessageDigest part = Hashes.sha256();
+                part.update(buf, 0, n);
                 String key = layout.dataChunk(label, f.path(), index, opt.compression());
                 long storedSize = writeChunk(key, buf, n);
-                chunks.add(new BackupManifest.Chunk(key, offset, n, storedSize, Hashes.sha256Hex(java.util.Arrays.copyOf(buf, n))));
+                chunks.add(new BackupManifest.Chunk(key, offset, n, storedSize, Hashes.hex(part.digest())));
                 offset += n;
                 progress.addBytes(n);
                 index++;
@@ -322,17 +324,7 @@ public final class Backup {
     private long writeChunk(String key, byte[] data, int len) throws IOException {
         try (Storage.Writer w = storage.create(key)) {
             CountingOutputStream counter = new CountingOutputStream(w.stream());
-            OutputStream z = opt.compression().compress(new java.io.FilterOutputStream(counter) {
-                @Override
-                public void write(byte[] b, int off, int l) throws IOException {
-                    out.write(b, off, l);
-                }
-
-                @Override
-                public void close() throws IOException {
-                    out.flush();
-                }
-            }, opt.level());
+            OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
             z.write(data, 0, len);
             z.close();
             w.commit(false);

@@ -89,7 +89,7 @@ public final class ArchivePush {
         long stored;
         try (Storage.Writer w = storage.create(key)) {
             dev.pgproof.io.CountingOutputStream counter = new dev.pgproof.io.CountingOutputStream(w.stream());
-            try (InputStream in = Files.newInputStream(file); OutputStream z = compression.compress(nonClosing(counter), level)) {
+            try (InputStream in = Files.newInputStream(file); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
                 in.transferTo(z);
             }
             stored = counter.count();
@@ -179,19 +179,5 @@ public final class ArchivePush {
         Log.debug("WAL file %s already stored with identical content", name);
         WalArchive.StoredWal w = existing.get(0);
         return new Result(name, true, size, w.storedSize(), w.key());
-    }
-
-    private static OutputStream nonClosing(OutputStream out) {
-        return new java.io.FilterOutputStream(out) {
-            @Override
-            public void write(byte[] b, int off, int len) throws IOException {
-                out.write(b, off, len);
-            }
-
-            @Override
-            public void close() throws IOException {
-                out.flush();
-            }
-        };
     }
 }
