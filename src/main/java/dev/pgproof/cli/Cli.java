@@ -35,34 +35,36 @@ public final class Cli implements Runnable {
         installInterruptHandler();
         try {
             Integer fast = fastPath(args);
-            if (fast != null) {
-                return fast;
+            int code = fast != null ? fast : picocli(args);
+            if (args.length > 0 && args[0].equals("archive-get") && code != ExitCode.OK.code && code != ExitCode.NOT_FOUND.code
+                    && code <= 125) {
+                // restore_command: anything but "not found" must stop recovery, never read as "not archived".
+                return ExitCode.GET_FAILED.code;
             }
-            CommandLine cl = new CommandLine(new Cli());
-            cl.setExecutionExceptionHandler((ex, cmd, parsed) -> handle(ex, cmd.getCommandName()));
-            cl.setParameterExceptionHandler((ex, a) -> {
-                Log.error(ex.getMessage(), List.of("see: pgproof " + (ex.getCommandLine().getCommandName().equals("pgproof") ? ""
-                        : ex.getCommandLine().getCommandName() + " ") + "--help"));
-                return ExitCode.USAGE.code;
-            });
-            setFooters(cl);
-            return cl.execute(args);
-        } catch (PgproofException e) {
-            return handle(e, args.length > 0 ? args[0] : "pgproof");
+            return code;
         } finally {
             finished = true;
         }
     }
 
+    private static int picocli(String[] args) {
+        CommandLine cl = new CommandLine(new Cli());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> handle(ex, cmd.getCommandName()));
+        cl.setParameterExceptionHandler((ex, a) -> {
+            String name = ex.getCommandLine().getCommandName();
+            Log.error(ex.getMessage(), List.of("see: pgproof " + (name.equals("pgproof") ? "" : name + " ") + "--help"));
+            return ExitCode.USAGE.code;
+        });
+        setFooters(cl);
+        return cl.execute(args);
+    }
+
     private static void setFooters(CommandLine cl) {
-        String table = ExitCode.table();
+        String table = ExitCode.table().replace("%", "%%");
         cl.getCommandSpec().usageMessage().footer(table);
         for (CommandLine sub : cl.getSubcommands().values()) {
-            if (sub.getCommandSpec().usageMessage().footer().length == 0) {
-                sub.getCommandSpec().usageMessage().footerHeading("%nExit codes:%n").footer(table.replace("%", "%%"));
-            }
+            sub.getCommandSpec().usageMessage().footerHeading("%nExit codes:%n").footer(table);
         }
-        cl.getCommandSpec().usageMessage().footer(table.replace("%", "%%"));
     }
 
     static int handle(Exception ex, String command) {
@@ -145,9 +147,6 @@ public final class Cli implements Runnable {
             return cmd.equals("archive-push") ? WalCommands.push(settings, positional.get(0))
                     : WalCommands.get(settings, positional.get(0), positional.get(1));
         } catch (PgproofException e) {
-            if (cmd.equals("archive-get") && e.exitCode() != ExitCode.NOT_FOUND && e.exitCode().code <= 125) {
-                return handle(e.withExitCode(ExitCode.GET_FAILED), cmd);
-            }
             return handle(e, cmd);
         } catch (RuntimeException e) {
             return handle(e, cmd);

@@ -6,9 +6,7 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.io.Compression;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.storage.Storage;
-import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
-import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Sizes;
 import dev.pgproof.wal.ArchiveGet;
 import dev.pgproof.wal.ArchivePush;
@@ -47,23 +45,16 @@ final class WalCommands {
         return 0;
     }
 
+    /** Failures other than NOT_FOUND become exit codes above 125 in {@link Cli#run}. */
     static int get(Settings s, String name, String dest) {
-        try {
-            Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
-            Context ctx = new Context(s);
-            Storage storage = ctx.storage();
-            ClusterIdentity id = ctx.pinned(storage);
-            long t0 = System.nanoTime();
-            long stored = new ArchiveGet(new WalArchive(storage, ctx.layout()), id).get(name, Path.of(dest).toAbsolutePath());
-            Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
-                    (System.nanoTime() - t0) / 1_000_000);
-            return 0;
-        } catch (PgproofException e) {
-            if (e.exitCode() == ExitCode.NOT_FOUND || e.exitCode().code > 125) {
-                throw e;
-            }
-            // A configuration or repository error must stop recovery, never read as "not archived".
-            throw e.withExitCode(ExitCode.GET_FAILED);
-        }
+        Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
+        Context ctx = new Context(s);
+        Storage storage = ctx.storage();
+        ClusterIdentity id = ctx.pinned(storage);
+        long t0 = System.nanoTime();
+        long stored = new ArchiveGet(new WalArchive(storage, ctx.layout()), id).get(name, Path.of(dest).toAbsolutePath());
+        Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
+                (System.nanoTime() - t0) / 1_000_000);
+        return 0;
     }
 }

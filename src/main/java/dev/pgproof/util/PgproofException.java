@@ -28,11 +28,4 @@ public class PgproofException extends RuntimeException {
     public List<String> hints() {
         return hints;
     }
-
-    /** The same error with another exit code (archive-get maps failures above 125). */
-    public PgproofException withExitCode(ExitCode code) {
-        PgproofException e = new PgproofException(code, getMessage(), getCause(), hints.toArray(new String[0]));
-        e.setStackTrace(getStackTrace());
-        return e;
-    }
 }

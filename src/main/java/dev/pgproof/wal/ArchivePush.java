@@ -107,9 +107,7 @@ public final class ArchivePush {
         }
         // Re-check what was stored: read it back, decompress, compare the checksum.
         try {
-            List<WalArchive.StoredWal> now = find(name);
-            WalArchive.StoredWal mine = now.stream().filter(x -> x.key().equals(key)).findFirst()
-                    .orElseThrow(() -> new IOException("stored object \"" + key + "\" is missing after commit"));
+            WalArchive.StoredWal mine = new WalArchive.StoredWal(key, name, sha, compression, stored);
             if (archive.readVerified(mine).length != size) {
                 throw new IOException("stored object \"" + key + "\" has the wrong size after decompression");
             }

@@ -1,0 +1,34 @@
+package dev.pgproof.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Exit codes of the command line that do not need a cluster. */
+class CliTest {
+    @Test
+    void archiveGet_neverAnswersNotFoundForAMistake(@TempDir java.nio.file.Path dir) {
+        // A typo in restore_command must stop recovery (exit > 125), not read as "not archived".
+        assertThat(Cli.run(new String[] {"archive-get", "--bogus", "x", "000000010000000000000001", "pg_wal/RECOVERYXLOG"})).isEqualTo(200);
+        assertThat(Cli.run(new String[] {"archive-get", "000000010000000000000001", "pg_wal/RECOVERYXLOG"})).isEqualTo(200);
+        assertThat(Cli.run(new String[] {"archive-get", "--cluster", "main", "--repo", dir.resolve("missing").toString(),
+            "000000010000000000000001", "pg_wal/RECOVERYXLOG"})).isEqualTo(200);
+    }
+
+    @Test
+    void archivePush_failsWithinTheRetryRange(@TempDir java.nio.file.Path dir) {
+        int code = Cli.run(new String[] {"archive-push", "--cluster", "main", "--repo", dir.resolve("missing").toString(), "pg_wal/x"});
+        // as root the working directory (root-owned here) is refused first: pgproof never writes as root
+        assertThat(code).isEqualTo(dev.pgproof.cluster.Owner.isRoot() ? 11 : 6);
+        assertThat(Cli.run(new String[] {"archive-push", "--nope"})).isEqualTo(2);
+    }
+
+    @Test
+    void unknownCommandAndHelp() {
+        assertThat(Cli.run(new String[] {"frobnicate"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"backup", "--help"})).isEqualTo(0);
+        assertThat(Cli.run(new String[] {"restore", "--cluster", "main", "--repo", "/nonexistent", "--pgdata", "/tmp/x",
+            "--target-time", "soon"})).isEqualTo(dev.pgproof.cluster.Owner.isRoot() ? 11 : 6);
+    }
+}
