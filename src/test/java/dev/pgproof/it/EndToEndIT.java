@@ -160,7 +160,7 @@ class EndToEndIT {
                 .contains("recovery_target_action = 'promote'").contains("archive_mode = 'off'");
 
         PgCluster copy = startCopy(dest);
-        waitForPromotion(copy);
+        copy.awaitPromotion(RECOVERY_TIMEOUT);
         Map<String, String> restored = snapshot(copy);
         assertThat(restored.keySet()).as("tables at the target (e2e_dropped present, e2e_after_target absent)")
                 .containsExactlyInAnyOrderElementsOf(atTarget.keySet());
@@ -190,7 +190,7 @@ class EndToEndIT {
                 .contains("recovering to the end of the archive");
 
         PgCluster copy = startCopy(dest);
-        waitForPromotion(copy);
+        copy.awaitPromotion(RECOVERY_TIMEOUT);
         Map<String, String> restored = snapshot(copy);
         assertThat(restored.keySet()).containsExactlyInAnyOrderElementsOf(atEnd.keySet());
         for (Map.Entry<String, String> e : atEnd.entrySet()) {
@@ -249,20 +249,6 @@ class EndToEndIT {
         return copy;
     }
 
-    private static void waitForPromotion(PgCluster copy) {
-        long deadline = System.nanoTime() + RECOVERY_TIMEOUT.toNanos();
-        while (true) {
-            PgCluster.ProcessResult r = copy.psqlResult("postgres", "SELECT pg_is_in_recovery()");
-            if (r.ok() && r.stdout().strip().equals("f")) {
-                return;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(copy + " still in recovery after " + RECOVERY_TIMEOUT + " (" + r.stdout().strip() + r.stderr()
-                        + ")\n--- log ---\n" + copy.logTail(40));
-            }
-            sleep(200);
-        }
-    }
 
     /** Switches WAL on the source and waits until the switched-out segment is archived and info shows it. */
     private void switchAndWaitForArchive() throws IOException {
@@ -279,7 +265,7 @@ class EndToEndIT {
                         + ": pg_stat_archiver says last archived " + st[0] + ", " + st[1] + " failures, last failed " + st[2]
                         + "\n--- log ---\n" + source.logTail(40));
             }
-            sleep(200);
+            PgCluster.pause(200);
         }
         JsonNode wal = info().path("wal");
         assertThat(wal.path("last").asText()).as("last WAL segment in the repository").isGreaterThanOrEqualTo(segment);
@@ -340,12 +326,4 @@ class EndToEndIT {
         }
     }
 
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
-        }
-    }
 }

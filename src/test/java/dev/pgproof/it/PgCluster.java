@@ -596,4 +596,30 @@ public final class PgCluster implements AutoCloseable {
             }
         }
     }
+
+    /** Waits until this (restored) server has left recovery, or fails with its log tail. */
+    public void awaitPromotion(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            ProcessResult r = psqlResult("postgres", "SELECT pg_is_in_recovery()");
+            if (r.ok() && r.stdout().strip().equals("f")) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(this + " still in recovery after " + timeout + " (" + r.stdout().strip() + r.stderr()
+                        + ")\n--- log ---\n" + logTail(40));
+            }
+            pause(200);
+        }
+    }
+
+    /** Thread.sleep for polling loops in tests. */
+    public static void pause(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
 }

@@ -115,7 +115,7 @@ class TablespaceTcpIT {
 
         PgCluster copy = PgCluster.adopt(dest, restores.resolve("ts-copy-sock"), PgCluster.freePort());
         startTracked(copy);
-        waitForPromotion(copy);
+        copy.awaitPromotion(Duration.ofSeconds(120));
         assertThat(copy.psql("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts'")).isEqualTo(newTs.toString());
         assertThat(snapshot(copy, "in_ts", "in_default")).isEqualTo(atBackup);
         copy.stop();
@@ -190,34 +190,13 @@ class TablespaceTcpIT {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("segment " + segment + " not archived within " + ARCHIVE_TIMEOUT + "\n--- log ---\n" + c.logTail(40));
             }
-            sleep(200);
+            PgCluster.pause(200);
         }
     }
 
-    private static void waitForPromotion(PgCluster copy) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
-        while (true) {
-            PgCluster.ProcessResult r = copy.psqlResult("postgres", "SELECT pg_is_in_recovery()");
-            if (r.ok() && r.stdout().strip().equals("f")) {
-                return;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(copy + " still in recovery: " + r.stdout() + r.stderr() + "\n--- log ---\n" + copy.logTail(40));
-            }
-            sleep(200);
-        }
-    }
 
     private static PgCluster.ProcessResult ok(PgCluster.ProcessResult r, String what) {
         return r.assertOk("pgproof " + what);
     }
 
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", e);
-        }
-    }
 }
