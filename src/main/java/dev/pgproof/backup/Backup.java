@@ -191,7 +191,7 @@ public final class Backup {
         BackupManifest.StoredRef pgRef;
         try {
             String key = layout.pgManifest(label, opt.compression());
-            writeObject(key, pgManifest);
+            writeChunk(key, pgManifest, pgManifest.length);
             pgRef = new BackupManifest.StoredRef(key, pgManifest.length, Hashes.sha256Hex(pgManifest));
         } catch (IOException e) {
             throw repoError(e);
@@ -342,10 +342,6 @@ public final class Backup {
         } catch (IOException e) {
             throw repoError(e);
         }
-    }
-
-    private void writeObject(String key, byte[] content) throws IOException {
-        writeChunk(key, content, content.length);
     }
 
     /** Waits until every WAL segment from the backup's start to its stop is in the repository. */

@@ -79,7 +79,7 @@ public final class Cli implements Runnable {
         }
         System.err.println("ERROR: internal error in pgproof " + command + " (a bug; please report it with this trace): " + ex);
         ex.printStackTrace(System.err);
-        return command.equals("archive-get") ? ExitCode.GET_FAILED.code : ExitCode.INTERNAL.code;
+        return ExitCode.INTERNAL.code; // Cli.run turns it into GET_FAILED for archive-get
     }
 
     /** SIGINT/SIGTERM: say so and exit with the documented code; nothing partial reads as complete. */

@@ -80,8 +80,9 @@ final class RestoreCommand implements Callable<Integer> {
         ctx.pinned(storage);
         Restore restore = new Restore(storage, ctx.layout());
         ZoneId zone = ZoneId.of("UTC");
+        List<BackupManifest> complete;
         try {
-            List<BackupManifest> complete = new BackupCatalog(storage, ctx.layout()).complete();
+            complete = new BackupCatalog(storage, ctx.layout()).complete();
             if (!complete.isEmpty()) {
                 zone = Restore.zoneOf(complete.get(complete.size() - 1));
             }
@@ -93,7 +94,7 @@ final class RestoreCommand implements Callable<Integer> {
         if (rt.zoneAssumed()) {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targetTime, zone, rt.time());
         }
-        BackupManifest m = restore.choose(set, rt);
+        BackupManifest m = restore.choose(set, rt, complete);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
                 m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
         restore.checkWal(m, rt);

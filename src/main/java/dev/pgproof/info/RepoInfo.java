@@ -50,7 +50,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 incomplete.add(new Incomplete(e.label(), e.problem()));
             }
         }
-        complete.sort(java.util.Comparator.comparing(BackupManifest::stopTime));
+        complete.sort(BackupCatalog.BY_STOP_TIME);
         for (BackupManifest m : complete) {
             backups.add(new Backup(m.label(), m.type(), m.startTime(), m.stopTime(), m.timeline(), m.startLsn(), m.stopLsn(), m.startWal(),
                     m.stopWal(), m.size(), m.storedSize(), m.files().size()));

@@ -48,6 +48,10 @@ public final class BackupCatalog {
         return out;
     }
 
+    /** Oldest first: by the stop time in the manifest (parsed, not compared as text), then label. */
+    public static final Comparator<BackupManifest> BY_STOP_TIME =
+            Comparator.comparing((BackupManifest m) -> Instant.parse(m.stopTime())).thenComparing(BackupManifest::label);
+
     /** Complete backups, oldest first by stop time from their manifests. */
     public List<BackupManifest> complete() throws IOException {
         List<BackupManifest> out = new ArrayList<>();
@@ -56,7 +60,7 @@ public final class BackupCatalog {
                 out.add(e.manifest());
             }
         }
-        out.sort(Comparator.comparing((BackupManifest m) -> Instant.parse(m.stopTime())).thenComparing(BackupManifest::label));
+        out.sort(BY_STOP_TIME);
         return out;
     }
 

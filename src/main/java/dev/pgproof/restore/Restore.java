@@ -87,9 +87,11 @@ public final class Restore {
         }
     }
 
-    /** Chooses the backup: --set, else for a time target the newest that finished before it, else the newest. */
-    public BackupManifest choose(String set, RecoveryTarget rt) {
-        List<BackupManifest> complete;
+    /**
+     * Chooses the backup: --set, else for a time target the newest that finished before it, else the
+     * newest. {@code complete} is the catalog's complete backups, oldest first.
+     */
+    public BackupManifest choose(String set, RecoveryTarget rt, List<BackupManifest> complete) {
         try {
             if (set != null) {
                 BackupCatalog.Entry e = new BackupCatalog(storage, layout).load(set);
@@ -100,7 +102,6 @@ public final class Restore {
                 }
                 return e.manifest();
             }
-            complete = new BackupCatalog(storage, layout).complete();
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
                     + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");

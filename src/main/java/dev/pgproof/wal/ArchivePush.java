@@ -108,7 +108,7 @@ public final class ArchivePush {
         // Re-check what was stored: read it back, decompress, compare the checksum.
         try {
             WalArchive.StoredWal mine = new WalArchive.StoredWal(key, name, sha, compression, stored);
-            if (archive.readVerified(mine).length != size) {
+            if (archive.copyVerified(mine, OutputStream.nullOutputStream()) != size) {
                 throw new IOException("stored object \"" + key + "\" has the wrong size after decompression");
             }
         } catch (IOException e) {

@@ -7,6 +7,7 @@ import dev.pgproof.storage.Storage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
@@ -79,16 +80,27 @@ public final class WalArchive {
     /** Reads and decompresses a stored WAL file, refusing it unless its SHA-256 matches its name. */
     public byte[] readVerified(StoredWal w) throws IOException {
         ByteArrayOutputStream buf = new ByteArrayOutputStream(1 << 24);
+        copyVerified(w, buf);
+        return buf.toByteArray();
+    }
+
+    /**
+     * Decompresses a stored WAL file into {@code sink} and returns its size; throws
+     * {@link CorruptWalException} (after writing) unless its SHA-256 matches its name, so a sink
+     * must not be trusted before this returns.
+     */
+    public long copyVerified(StoredWal w, OutputStream sink) throws IOException {
         MessageDigest md = Hashes.sha256();
+        long size = 0;
         try (InputStream raw = storage.open(w.key())) {
-            InputStream in;
             try {
-                in = w.compression().decompress(raw);
+                InputStream in = w.compression().decompress(raw);
                 byte[] b = new byte[1 << 16];
                 int n;
                 while ((n = in.read(b)) > 0) {
                     md.update(b, 0, n);
-                    buf.write(b, 0, n);
+                    sink.write(b, 0, n);
+                    size += n;
                 }
             } catch (IOException | RuntimeException e) {
                 if (e instanceof java.nio.file.NoSuchFileException) {
@@ -101,7 +113,7 @@ public final class WalArchive {
         if (!actual.equals(w.sha256())) {
             throw new CorruptWalException("stored WAL file \"" + w.key() + "\" is corrupt: its content has SHA-256 " + actual);
         }
-        return buf.toByteArray();
+        return size;
     }
 
     public Storage storage() {
