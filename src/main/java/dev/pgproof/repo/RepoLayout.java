@@ -66,4 +66,13 @@ public final class RepoLayout {
     public String dataChunk(String label, String path, int chunk, Compression c) {
         return backupDir(label) + "data/" + path + "." + chunk + "." + c.extension;
     }
+
+    public String proofPrefix() {
+        return cluster + "/proof/";
+    }
+
+    /** A proof's record; label is YYYYMMDD-HHMMSS-<backup label>. */
+    public String proof(String label) {
+        return proofPrefix() + label + ".json";
+    }
 }
