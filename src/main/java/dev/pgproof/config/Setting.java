@@ -16,7 +16,9 @@ public enum Setting {
     COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
     JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
-    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL");
+    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
+    PROVE_DIR("prove-dir", null, "directory prove restores its throwaway copies under (default: /var/tmp, else the system temp directory)"),
+    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote");
 
     public final String key;
     public final String defaultValue;

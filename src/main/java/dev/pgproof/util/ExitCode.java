@@ -16,9 +16,10 @@ public enum ExitCode {
     WAL_REJECTED(7, "archive-push refused the file (not WAL, truncated, or differs from stored)"),
     BACKUP_FAILED(8, "backup failed; nothing was marked complete"),
     RESTORE_FAILED(9, "restore failed (no usable backup, target not empty, WAL gap, bad target)"),
-    CORRUPT(10, "a stored file failed its checksum or could not be decompressed"),
+    CORRUPT(10, "a stored file failed its checksum or could not be decompressed; verify: the repository has a problem"),
     PERMISSION(11, "wrong OS user or permissions (could not switch to the cluster owner)"),
     INTERRUPTED(12, "interrupted by SIGINT or SIGTERM; nothing partial is marked complete"),
+    PROOF_FAILED(13, "prove: a check of the restored backup failed (the failed proof is recorded)"),
     INTERNAL(70, "internal error (a bug): a stack trace is printed"),
     GET_FAILED(200, "archive-get: repository unreadable; recovery must stop (never \"not found\")"),
     GET_CORRUPT(201, "archive-get: stored file corrupt or foreign; recovery must stop");
