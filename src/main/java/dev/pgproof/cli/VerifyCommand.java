@@ -103,9 +103,15 @@ final class VerifyCommand implements Callable<Integer> {
         }
         System.out.flush();
         if (problems > 0) {
+            List<String> hints = new ArrayList<>(List.of("each problem names the object; restore or prove another backup with --set until the damage "
+                    + "is repaired, and take a new backup (pgproof backup)"));
+            boolean gap = results.stream().flatMap(r -> r.problems().stream()).anyMatch(p -> p.kind().equals(Problem.Kind.WAL_GAP));
+            if (gap) {
+                hints.add("a WAL gap limits recovery to before it: a new backup starts a new unbroken chain; check archive_command and "
+                        + "pg_stat_archiver of the cluster");
+            }
             throw new PgproofException(ExitCode.CORRUPT, "verify found " + problems + " problem(s) in repository \"" + storage.describe() + "\"",
-                    "each PROBLEM line names the object; restore or prove another backup with --set until the damage is repaired",
-                    "a WAL gap limits point-in-time recovery to before it: take a new backup (pgproof backup) to start a new unbroken chain");
+                    hints.toArray(new String[0]));
         }
         Log.info("%s", summary);
         return 0;

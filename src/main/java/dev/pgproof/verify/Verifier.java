@@ -277,7 +277,9 @@ public final class Verifier {
         try {
             new WalArchive(storage, layout).copyVerified(w, buf);
         } catch (WalArchive.CorruptWalException e) {
-            out.add(new Problem(cluster, Problem.Kind.WAL_CORRUPT, w.key(), e.getMessage().replace("stored WAL file \"" + w.key() + "\" ", "")));
+            String what = e.getMessage().replace("stored WAL file \"" + w.key() + "\" ", "");
+            out.add(new Problem(cluster, Problem.Kind.WAL_CORRUPT, w.key(), "WAL file " + w.name() + " " + what
+                    + (what.contains("SHA-256") ? ", its name says " + w.sha256() : "")));
             return new TaskResult(out, buf.size());
         } catch (NoSuchFileException e) {
             out.add(new Problem(cluster, Problem.Kind.UNREADABLE, w.key(), "vanished while verify ran"));
