@@ -125,8 +125,8 @@ public final class WalPageCheck {
             } else if (Integer.compareUnsigned(tli, prevTli) < 0) {
                 page.add("is on timeline " + Integer.toUnsignedString(tli) + ", below timeline " + prevTli + " of the page before it");
             }
-            if (Integer.compareUnsigned(tli, prevTli) > 0) {
-                prevTli = tli;
+            if (Integer.compareUnsigned(tli, prevTli) > 0 && Integer.compareUnsigned(tli, nameTli) <= 0) {
+                prevTli = tli; // a page above the name's timeline is reported once, not again on every later page
             }
             if (!page.isEmpty()) {
                 if (out.size() < MAX_REPORTED) {
