@@ -17,6 +17,7 @@ import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.util.TestHooks;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
@@ -103,6 +104,7 @@ public final class Prover {
             Log.warn("prove interrupted: stopping the throwaway server and removing \"%s\"", scratch);
             if (server != null) {
                 server.stop(20);
+                server.removeSocketDir();
             }
             if (!o.keep() && !o.keepOnFailure()) {
                 deleteTree(scratch);
@@ -125,6 +127,9 @@ public final class Prover {
                 if (server != null && server.isAlive()) {
                     Log.info("prove: stopping the throwaway server");
                     server.stop(60);
+                }
+                if (server != null) {
+                    server.removeSocketDir();
                 }
             }
             passed = !checks.isEmpty() && checks.stream().allMatch(ProofRecord.Check::passed);
@@ -191,6 +196,7 @@ public final class Prover {
                 + "no WAL senders or logical replication workers, configuration \"%s\"", server.socketDir(), server.port(),
                 scratch.resolve("conf/postgresql.conf"));
         step("recovery", () -> recover(o, rt), true);
+        TestHooks.pause("prove-recovered", scratch + " pid " + server.pid());
         step("system identifier", () -> {
             try (Connection c = connect("postgres")) {
                 reportedSysid = PgConnection.queryString(c, "SELECT system_identifier FROM pg_control_system()");
@@ -555,8 +561,15 @@ public final class Prover {
         }
         Log.info("prove: free space in \"%s\": %s, %s needed", parent, Sizes.bytes(free), Sizes.bytes(need));
         try {
-            return Files.createTempDirectory(parent, "pgproof-prove-" + layout.cluster() + "-",
-                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            String base = "pgproof-prove-" + layout.cluster() + "-" + LABEL_TIME.format(Instant.now());
+            for (int i = 0;; i++) {
+                try {
+                    return Files.createDirectory(parent.resolve(i == 0 ? base : base + "-" + i),
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    // another proof started in the same second: next name
+                }
+            }
         } catch (IOException e) {
             throw new PgproofException(ExitCode.CONFIG, "cannot create a scratch directory in prove-dir \"" + parent + "\": " + e.getMessage(),
                     "set prove-dir (--prove-dir, PGPROOF_PROVE_DIR or the configuration file) to a directory this OS user can write");

@@ -29,10 +29,13 @@ import java.util.concurrent.TimeUnit;
  * restored with the data directory).
  */
 final class ThrowawayServer {
+    private static final int MAX_SOCKET_PATH = 107;
     private final Path bin;
     private final Path data;
     private final Path scratch;
     private final Path socketDir;
+    /** Whether the socket directory is outside the scratch directory (its path was too long for a socket). */
+    private final boolean socketOutside;
     private final Path confDir;
     private final Path logFile;
     private final int port;
@@ -43,14 +46,38 @@ final class ThrowawayServer {
         this.bin = bin;
         this.data = data;
         this.scratch = scratch;
-        this.socketDir = scratch.resolve("sock");
         this.confDir = scratch.resolve("conf");
         this.logFile = scratch.resolve("postgres.log");
         this.port = freePort();
         this.clusterName = "pgproof-prove-" + cluster;
-        Files.createDirectories(socketDir);
-        Files.setPosixFilePermissions(socketDir, PosixFilePermissions.fromString("rwx------"));
+        Path inside = scratch.resolve("sock");
+        // A unix socket path holds at most 107 bytes: ".s.PGSQL.<port>" must fit after the directory.
+        if ((inside + "/.s.PGSQL.65535").getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
+            socketDir = inside;
+            socketOutside = false;
+            Files.createDirectories(socketDir);
+            Files.setPosixFilePermissions(socketDir, PosixFilePermissions.fromString("rwx------"));
+        } else {
+            socketDir = Files.createTempDirectory(Path.of("/tmp"), "pgproof-sock-",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            socketOutside = true;
+            Log.info("prove: the scratch path is too long for a unix socket; the socket goes into the private directory \"%s\" (0700)", socketDir);
+        }
         Files.createDirectories(confDir);
+    }
+
+    /** Removes the socket directory when it lies outside the scratch directory (the server must be stopped). */
+    void removeSocketDir() {
+        if (socketOutside) {
+            try (var s = Files.list(socketDir)) {
+                for (Path p : s.toList()) {
+                    Files.deleteIfExists(p);
+                }
+                Files.deleteIfExists(socketDir);
+            } catch (IOException e) {
+                Log.warn("could not remove socket directory \"%s\": %s", socketDir, e.getMessage());
+            }
+        }
     }
 
     Endpoint endpoint() {
@@ -138,6 +165,11 @@ final class ThrowawayServer {
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
         process = pb.start();
+    }
+
+    /** The postmaster's process id (0 before start). */
+    long pid() {
+        return process == null ? 0 : process.pid();
     }
 
     boolean isAlive() {

@@ -47,6 +47,8 @@ class ProveIT {
     private PgCluster source;
     private String label;
     private String stopWal;
+    /** A time after the backup at which shop.orders had 100 rows (50 more are inserted after it). */
+    private String targetTime;
 
     @BeforeAll
     void setUp() throws IOException {
@@ -69,6 +71,13 @@ class ProveIT {
         source.psqlDb("shop", "INSERT INTO orders (id, note) SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 100) g");
         source.psqlDb("shop", "CREATE INDEX orders_created ON orders (created)");
 
+        // Traps for a throwaway server that read the copy's own configuration: an include of a file that
+        // does not exist here (as a configuration pointing at real paths might), and an ALTER SYSTEM
+        // preload of a library that does not exist. The source never rereads them; prove must ignore them.
+        Files.writeString(source.dataDir().resolve("postgresql.conf"), "include '/nonexistent/pgproof-it/live.conf'\n",
+                StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
+        source.psql("ALTER SYSTEM SET shared_preload_libraries = 'pgproof_it_no_such_library'");
+
         config = root.resolve("pgproof.conf");
         Files.writeString(config, String.join("\n",
                 "[global]",
@@ -89,6 +98,9 @@ class ProveIT {
         // WAL after the backup, in at least two more segments: the gap test removes the first of them.
         source.pgbench("-c", "2", "-t", "300", "-n");
         switchAndWaitForArchive();
+        source.psql("SELECT pg_sleep(1)");
+        targetTime = source.psql("SELECT now()");
+        source.psql("SELECT pg_sleep(1)");
         source.psqlDb("shop", "INSERT INTO orders (id, note) SELECT g, 'after the backup' FROM generate_series(101, 150) g");
         switchAndWaitForArchive();
         source.psql("CREATE TABLE prv_last AS SELECT g AS id FROM generate_series(1, 10) g");
@@ -172,7 +184,8 @@ class ProveIT {
     @Test
     @Order(3)
     void prove_checkQueryReturningFalseFailsTheProofAndKeepsTheCopyWhenAsked() throws IOException {
-        Path proveDir = proveDir("false-check");
+        // A long scratch path: the socket cannot live in it (107 bytes at most), so it goes to a private directory in /tmp.
+        Path proveDir = proveDir("false-check-in-a-directory-whose-long-name-pushes-the-socket-path-past-its-limit");
         PgCluster.ProcessResult r = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--config", config.toString(),
                 "--prove-dir", proveDir.toString(), "--keep-on-failure", "--check-query", "no-refunds=SELECT count(*) = 0 FROM pgbench_branches");
         System.out.println("prove (false check):\n" + r.stdout() + r.stderr());
@@ -185,6 +198,10 @@ class ProveIT {
         JsonNode p = info(repo).path("newestProof");
         assertThat(p.path("passed").asBoolean()).isFalse();
         assertThat(p.path("failedChecks").toString()).isEqualTo("[\"check query no-refunds\"]");
+        java.util.regex.Matcher sock = java.util.regex.Pattern.compile("the socket goes into the private directory \"([^\"]+)\" \\(0700\\)")
+                .matcher(r.stderr());
+        assertThat(sock.find()).as("socket directory outside the long scratch path").isTrue();
+        assertThat(Path.of(sock.group(1))).as("socket directory removed").doesNotExist();
         Path scratch = onlyChild(proveDir);
         assertThat(scratch.resolve("data/PG_VERSION")).exists();
         assertThat(scratch.resolve("data/postmaster.pid")).as("stopped, even though kept").doesNotExist();
@@ -280,6 +297,65 @@ class ProveIT {
         List<String> kinds = new ArrayList<>();
         j.path("clusters").get(0).path("problems").forEach(x -> kinds.add(x.path("kind").asText()));
         assertThat(kinds).containsExactlyInAnyOrder("backup-corrupt", "backup-missing-object", "backup-incomplete", "wal-gap", "wal-corrupt");
+    }
+
+    @Test
+    @Order(7)
+    void prove_toATargetTimeStopsThere() throws IOException {
+        Path proveDir = proveDir("target");
+        PgCluster.ProcessResult r = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--config", config.toString(),
+                "--prove-dir", proveDir.toString(), "--target-time", targetTime, "--check-query", "at-target=SELECT count(*) = 100 FROM orders",
+                "--check-database", "at-target=shop");
+        System.out.println("prove (target time):\n" + r.stdout() + r.stderr());
+        assertThat(r.exitCode()).as(r.stdout() + r.stderr()).isZero();
+        assertThat(r.stdout()).containsPattern("(?m)^PASS  check query at-target .* returned true \\(database shop\\)")
+                .contains("target: time ").contains("PASSED");
+        JsonNode p = info(repo).path("newestProof");
+        assertThat(p.path("passed").asBoolean()).isTrue();
+        assertThat(p.path("target").asText()).startsWith("time ");
+        assertThat(proveDir).as("scratch copy removed after a passed proof").isEmptyDirectory();
+    }
+
+    @Test
+    @Order(8)
+    void prove_interruptedStopsTheThrowawayServerAndRemovesTheCopy() throws Exception {
+        Path proveDir = proveDir("interrupted");
+        List<String> cmd = new ArrayList<>();
+        if (PgCluster.isRoot()) {
+            cmd.addAll(List.of("runuser", "-u", PgCluster.TEST_USER, "--"));
+        }
+        cmd.addAll(Pgproof.command("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--prove-dir", proveDir.toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(root.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(root.resolve("interrupted.out").toFile()).redirectError(root.resolve("interrupted.err").toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("PG"));
+        pb.environment().put("PGPROOF_TEST_HOOK", "prove-recovered");
+        pb.environment().put("PGPROOF_TEST_HOOK_RELEASE", root.resolve("never").toString());
+        Process p = pb.start();
+        String hook = null;
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (hook == null && System.nanoTime() < deadline && p.isAlive()) {
+            hook = Files.readString(root.resolve("interrupted.err")).lines().filter(l -> l.startsWith("HOOK prove-recovered ")).findFirst()
+                    .orElse(null);
+            PgCluster.pause(200);
+        }
+        assertThat(hook).as("pause point reached:\n" + Files.readString(root.resolve("interrupted.err"))).isNotNull();
+        String[] parts = hook.substring("HOOK prove-recovered ".length()).split(" pid ");
+        Path scratch = Path.of(parts[0]);
+        long postmaster = Long.parseLong(parts[1].strip());
+        assertThat(ProcessHandle.of(postmaster).map(ProcessHandle::isAlive)).as("throwaway server running").contains(true);
+        assertThat(scratch.resolve("data/postmaster.pid")).exists();
+
+        // SIGTERM to pgproof's JVM (under runuser and the launcher's exec).
+        ProcessHandle jvm = p.descendants().filter(h -> h.info().command().map(c -> c.endsWith("/java")).orElse(false)).findFirst()
+                .orElse(p.toHandle());
+        jvm.destroy();
+        assertThat(p.waitFor(90, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        String err = Files.readString(root.resolve("interrupted.err"));
+        System.out.println("prove (interrupted):\n" + err);
+        assertThat(p.exitValue()).as(err).isEqualTo(12);
+        assertThat(err).contains("ERROR: pgproof was interrupted by a signal").contains("prove interrupted: stopping the throwaway server");
+        assertThat(ProcessHandle.of(postmaster).map(ProcessHandle::isAlive).orElse(false)).as("throwaway server stopped").isFalse();
+        assertThat(scratch).as("scratch copy removed").doesNotExist();
     }
 
     // ------------------------------------------------------------------ helpers
