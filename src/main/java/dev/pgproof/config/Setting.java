@@ -14,7 +14,7 @@ public enum Setting {
     USER("user", null, "database user to connect as (default: the OS user, i.e. the cluster owner)"),
     COMPRESS("compress", "zstd", "compression of stored files: zstd, lz4, gzip or none"),
     COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
-    JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
+    JOBS("jobs", null, "parallel work in backup, restore, verify and prove (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
     CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
     PROVE_DIR("prove-dir", null, "directory prove restores its throwaway copies under (default: /var/tmp, else the system temp directory)"),
