@@ -78,6 +78,11 @@ final class ProveCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        long targets = java.util.stream.Stream.of(targetTime, targetLsn, targetXid, targetName).filter(java.util.Objects::nonNull).count();
+        if (targets > 1) {
+            throw new PgproofException(ExitCode.USAGE, "more than one recovery target given",
+                    "PostgreSQL accepts one kind of recovery target; keep one of --target-time, --target-lsn, --target-xid, --target-name");
+        }
         Map<Setting, String> extra = new LinkedHashMap<>();
         if (proveDir != null) {
             extra.put(Setting.PROVE_DIR, proveDir);

@@ -263,7 +263,9 @@ public final class Prover {
                 Matcher mt = RESTORED.matcher(line);
                 if (mt.find()) {
                     restored++;
-                    lastRestored = mt.group(1);
+                    if (mt.group(1).length() == 24) {
+                        lastRestored = mt.group(1);
+                    }
                 }
             }
             if (!server.isAlive()) {
@@ -276,7 +278,7 @@ public final class Prover {
                         rs.next();
                         reachedLsn = rs.getString(1);
                         reachedTime = rs.getString(2);
-                        return restored + " WAL file(s) restored from the archive" + (lastRestored == null ? "" : ", the last " + lastRestored)
+                        return restored + " WAL file(s) restored from the archive" + (lastRestored == null ? "" : ", the last segment " + lastRestored)
                                 + "; replayed to LSN " + reachedLsn + (reachedTime == null ? "" : " (last transaction " + reachedTime + ")")
                                 + "; promoted to timeline " + rs.getInt(3) + " in " + Sizes.seconds(System.nanoTime() - begin);
                     }

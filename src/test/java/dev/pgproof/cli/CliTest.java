@@ -31,4 +31,15 @@ class CliTest {
         assertThat(Cli.run(new String[] {"restore", "--cluster", "main", "--repo", "/nonexistent", "--pgdata", "/tmp/x",
             "--target-time", "soon"})).isEqualTo(dev.pgproof.cluster.Owner.isRoot() ? 11 : 6);
     }
+
+    @Test
+    void verifyAndProve_usageErrors() {
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent", "--output", "xml"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent", "--set", "20261125-180917F"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent"})).isEqualTo(6);
+        assertThat(Cli.run(new String[] {"prove", "--cluster", "main", "--repo", "/nonexistent", "--target-time", "2026-11-25 18:00:00+00",
+            "--target-lsn", "0/3000028"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"prove", "--help"})).isEqualTo(0);
+        assertThat(Cli.run(new String[] {"verify", "--help"})).isEqualTo(0);
+    }
 }

@@ -358,7 +358,66 @@ class ProveIT {
         assertThat(scratch).as("scratch copy removed").doesNotExist();
     }
 
+    @Test
+    @Order(9)
+    void timelines_verifyFollowsTheHistoryAndProveRecoversAlongTheNewestTimeline() throws IOException {
+        // A copy of the repository into which a restored, promoted copy of the source archives timeline 2.
+        Path copy = copyRepo("timeline2");
+        Path restores = Files.createDirectories(root.resolve("restores"));
+        PgCluster.chownToOwner(restores, false);
+        Path dest = restores.resolve("tl2");
+        ok(Pgproof.run("restore", "--cluster", CLUSTER, "--repo", copy.toString(), "--pgdata", dest.toString()), "restore");
+        // This copy really starts on the restored configuration: take out the traps set up for prove.
+        dropLines(dest.resolve("postgresql.conf"), "include '/nonexistent/");
+        dropLines(dest.resolve("postgresql.auto.conf"), "shared_preload_libraries");
+        PgCluster promoted = PgCluster.adopt(dest, restores.resolve("tl2-sock"), PgCluster.freePort());
+        promoted.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, copy)));
+        promoted.start();
+        try {
+            promoted.awaitPromotion(Duration.ofSeconds(120));
+            promoted.psqlDb("shop", "INSERT INTO orders (id, note) SELECT g, 'timeline 2' FROM generate_series(1001, 1010) g");
+            String seg = promoted.psql("SELECT pg_walfile_name(pg_switch_wal())");
+            assertThat(seg).startsWith("00000002");
+            long deadline = System.nanoTime() + ARCHIVE_TIMEOUT.toNanos();
+            while (!Files.isDirectory(copy.resolve(CLUSTER).resolve("wal").resolve(seg.substring(0, 16)))
+                    || Files.list(copy.resolve(CLUSTER).resolve("wal").resolve(seg.substring(0, 16))).noneMatch(x -> x.getFileName().toString()
+                            .startsWith(seg + "-"))) {
+                assertThat(System.nanoTime()).as("timeline 2 segment " + seg + " archived\n" + promoted.logTail(30)).isLessThan(deadline);
+                PgCluster.pause(200);
+            }
+        } finally {
+            promoted.stop();
+        }
+        assertThat(info(copy).path("wal").path("timelines").toString()).isEqualTo("[1,2]");
+
+        PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", copy.toString(), "--cluster", CLUSTER);
+        System.out.println("verify (timeline 2):\n" + v.stdout() + v.stderr());
+        assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isZero();
+        assertThat(v.stdout()).contains("no problems");
+
+        PgCluster.ProcessResult p = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", copy.toString(), "--prove-dir", proveDir("timeline2")
+                .toString(), "--check-query", "tl2=SELECT count(*) = 10 FROM orders WHERE note = 'timeline 2'", "--check-database", "tl2=shop");
+        System.out.println("prove (timeline 2):\n" + p.stdout() + p.stderr());
+        assertThat(p.exitCode()).as(p.stdout() + p.stderr()).isZero();
+        assertThat(p.stdout()).containsPattern("(?m)^PASS  recovery .*promoted to timeline 3").containsPattern("(?m)^PASS  check query tl2 ");
+
+        // Without the history file of timeline 2, recovery cannot follow it: verify says so.
+        try (Stream<Path> h = Files.list(copy.resolve(CLUSTER).resolve("wal").resolve("history"))) {
+            for (Path x : h.filter(x -> x.getFileName().toString().startsWith("00000002.history-")).toList()) {
+                Files.delete(x);
+            }
+        }
+        PgCluster.ProcessResult v2 = Pgproof.run("verify", "--repo", copy.toString(), "--cluster", CLUSTER);
+        assertThat(v2.exitCode()).as(v2.stdout() + v2.stderr()).isEqualTo(10);
+        assertThat(v2.stdout()).contains("[wal-history] " + CLUSTER + "/wal/history/00000002.history: timeline 2 has WAL but its history file is missing");
+    }
+
     // ------------------------------------------------------------------ helpers
+
+    private static void dropLines(Path file, String prefix) throws IOException {
+        List<String> keep = Files.readAllLines(file).stream().filter(l -> !l.startsWith(prefix)).toList();
+        Files.write(file, keep);
+    }
 
     /** A copy of the repository (cp -a), owned by the cluster owner. */
     private Path copyRepo(String name) {
