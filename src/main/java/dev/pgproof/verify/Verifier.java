@@ -88,6 +88,14 @@ public final class Verifier {
             for (Storage.ObjectInfo o : storage.list(layout.backupPrefix())) {
                 backupObjects.put(o.key(), o.size());
             }
+            Map<String, List<String>> byLabel = new HashMap<>();
+            for (String key : backupObjects.keySet()) {
+                String rest = key.substring(layout.backupPrefix().length());
+                int slash = rest.indexOf('/');
+                if (slash > 0) {
+                    byLabel.computeIfAbsent(rest.substring(0, slash), k -> new ArrayList<>()).add(key);
+                }
+            }
             List<BackupCatalog.Entry> entries = new BackupCatalog(storage, layout).list();
             if (onlySet != null && entries.stream().noneMatch(e -> e.label().equals(onlySet))) {
                 throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
@@ -126,8 +134,8 @@ public final class Verifier {
                     f.chunks().forEach(c -> referenced.add(c.key()));
                     tasks.add(() -> checkFile(m, f, backupObjects, true));
                 }
-                for (String key : backupObjects.keySet()) {
-                    if (key.startsWith(layout.backupDir(m.label())) && !referenced.contains(key)) {
+                for (String key : byLabel.getOrDefault(m.label(), List.of())) {
+                    if (!referenced.contains(key)) {
                         problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + m.label()
                                 + " that its manifest does not reference"));
                     }
