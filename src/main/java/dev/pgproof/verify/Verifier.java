@@ -96,13 +96,30 @@ public final class Verifier {
                     byLabel.computeIfAbsent(rest.substring(0, slash), k -> new ArrayList<>()).add(key);
                 }
             }
-            List<BackupCatalog.Entry> entries = new BackupCatalog(storage, layout).list();
+            // Each backup on its own, so that one whose marker or manifest cannot be parsed is one problem, not the end of verify.
+            BackupCatalog catalog = new BackupCatalog(storage, layout);
+            List<BackupCatalog.Entry> entries = new ArrayList<>();
+            for (String label : new TreeSet<>(byLabel.keySet())) {
+                try {
+                    entries.add(catalog.load(label));
+                } catch (IOException | RuntimeException ex) {
+                    if (onlySet == null || onlySet.equals(label)) {
+                        problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
+                                + ": backup.complete or manifest.json cannot be parsed: " + oneLine(ex)));
+                    }
+                    entries.add(new BackupCatalog.Entry(label, false, null, null));
+                }
+            }
             if (onlySet != null && entries.stream().noneMatch(e -> e.label().equals(onlySet))) {
                 throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
                         + storage.describe() + "\"", "list the backups with: pgproof info --cluster " + cluster);
             }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
+                    continue;
+                }
+                if (!e.complete() && e.problem() == null) {
+                    incomplete++; // unparsable: reported above
                     continue;
                 }
                 if (!e.complete()) {

@@ -272,6 +272,10 @@ class ProveIT {
         Path stray = copy.resolve(CLUSTER).resolve("backup").resolve("20260101-000000F").resolve("data");
         Files.createDirectories(stray);
         Files.writeString(stray.resolve("PG_VERSION.0.raw"), "15\n");
+        // A completion marker that is not JSON: one problem, not the end of verify.
+        Path garbled = Files.createDirectories(copy.resolve(CLUSTER).resolve("backup").resolve("20260102-000000F"));
+        Files.writeString(garbled.resolve("manifest.json"), "{}");
+        Files.writeString(garbled.resolve("backup.complete"), "not json");
         // A WAL segment missing, and another one damaged.
         String missing = nextSegment(stopWal);
         Files.delete(walObject(copy, missing));
@@ -288,15 +292,18 @@ class ProveIT {
         assertThat(out).contains("[backup-incomplete] " + CLUSTER + "/backup/20260101-000000F/: backup 20260101-000000F is incomplete");
         assertThat(out).contains("[wal-gap] " + CLUSTER + "/wal/" + missing.substring(0, 16) + "/" + missing);
         assertThat(out).contains("[wal-corrupt] " + copy.relativize(damagedObject));
-        assertThat(out.lines().filter(l -> l.startsWith("PROBLEM ")).count()).isEqualTo(5);
-        assertThat(out).contains(": 5 problem(s)");
+        assertThat(out).contains("[backup-corrupt] " + CLUSTER + "/backup/20260102-000000F/: backup 20260102-000000F: backup.complete or "
+                + "manifest.json cannot be parsed: ");
+        assertThat(out.lines().filter(l -> l.startsWith("PROBLEM ")).count()).isEqualTo(6);
+        assertThat(out).contains(": 6 problem(s)");
 
         JsonNode j = JSON.readTree(Pgproof.run("verify", "--repo", copy.toString(), "--cluster", CLUSTER, "--output", "json").stdout());
         assertThat(j.path("ok").asBoolean()).isFalse();
-        assertThat(j.path("problems").asInt()).isEqualTo(5);
+        assertThat(j.path("problems").asInt()).isEqualTo(6);
         List<String> kinds = new ArrayList<>();
         j.path("clusters").get(0).path("problems").forEach(x -> kinds.add(x.path("kind").asText()));
-        assertThat(kinds).containsExactlyInAnyOrder("backup-corrupt", "backup-missing-object", "backup-incomplete", "wal-gap", "wal-corrupt");
+        assertThat(kinds).containsExactlyInAnyOrder("backup-corrupt", "backup-corrupt", "backup-missing-object", "backup-incomplete", "wal-gap",
+                "wal-corrupt");
     }
 
     @Test
