@@ -113,7 +113,9 @@ final class VerifyCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.CORRUPT, "verify found " + problems + " problem(s) in repository \"" + storage.describe() + "\"",
                     hints.toArray(new String[0]));
         }
-        Log.info("%s", summary);
+        if (output.equals("json")) {
+            Log.info("%s", summary); // text output has it on stdout already
+        }
         return 0;
     }
 }
