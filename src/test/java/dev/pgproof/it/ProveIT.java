@@ -47,6 +47,8 @@ class ProveIT {
     private PgCluster source;
     private String label;
     private String stopWal;
+    private Path tablespace;
+    private String tablespaceOid;
     /** A time after the backup at which shop.orders had 100 rows (50 more are inserted after it). */
     private String targetTime;
 
@@ -70,6 +72,16 @@ class ProveIT {
         // Long notes go to TOAST, which prove reads too.
         source.psqlDb("shop", "INSERT INTO orders (id, note) SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 100) g");
         source.psqlDb("shop", "CREATE INDEX orders_created ON orders (created)");
+
+        // A tablespace outside the data directory: prove must remap it into its scratch directory.
+        tablespace = Files.createDirectories(root.resolve("tablespaces").resolve("ts1"));
+        PgCluster.chownToOwner(root.resolve("tablespaces"), true);
+        PgCluster.makeReachable(root.resolve("tablespaces"));
+        Files.setPosixFilePermissions(tablespace, PosixFilePermissions.fromString("rwx------"));
+        source.psql("CREATE TABLESPACE ts1 LOCATION " + PgCluster.quote(tablespace.toString()));
+        source.psqlDb("shop", "CREATE TABLE stock (id int PRIMARY KEY, qty int) TABLESPACE ts1");
+        source.psqlDb("shop", "INSERT INTO stock SELECT g, g % 10 FROM generate_series(1, 2000) g");
+        tablespaceOid = source.psql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'");
 
         // Traps for a throwaway server that read the copy's own configuration: an include of a file that
         // does not exist here (as a configuration pointing at real paths might), and an ALTER SYSTEM
@@ -151,6 +163,7 @@ class ProveIT {
             assertThat(r.stdout()).as("check " + check).containsPattern("(?m)^PASS  " + java.util.regex.Pattern.quote(check) + " ");
         }
         assertThat(r.stdout()).doesNotContain("FAIL").contains("of backup " + label + " (cluster \"" + CLUSTER + "\", target: end of archive): PASSED");
+        assertThat(r.stdout()).containsPattern("(?m)^PASS  restore .*, 1 tablespace\\(s\\) remapped into the scratch directory");
         assertThat(r.stdout()).containsPattern("PASS  read tables shop .* tables in pg_class read in full \\(\\d+ rows");
         assertThat(r.stdout()).containsPattern("PASS  amcheck postgres .* [1-9]\\d* B-tree index\\(es\\) checked");
         assertThat(r.stderr()).contains("prove: recovering").contains("restored from the archive");
@@ -163,6 +176,10 @@ class ProveIT {
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(scratch.resolve("sock")))).isEqualTo("rwx------");
         assertThat(scratch.resolve("data/postmaster.pid")).as("the throwaway server is stopped").doesNotExist();
         assertThat(Files.readString(scratch.resolve("conf/pg_hba.conf"))).contains("local all all trust").doesNotContain("host");
+        assertThat(Files.readSymbolicLink(scratch.resolve("data/pg_tblspc/" + tablespaceOid))).isEqualTo(scratch.resolve("tablespaces/" + tablespaceOid));
+        try (Stream<Path> s = Files.list(tablespace)) {
+            assertThat(s.toList()).as("the live tablespace holds only the source's directory").hasSize(1);
+        }
 
         // Recorded: info shows the proof, and the promoted copy pushed nothing into the repository.
         JsonNode c = info(repo);
@@ -283,6 +300,12 @@ class ProveIT {
         Path damagedObject = walObject(copy, damaged);
         damage(damagedObject);
 
+        // A second copy of a WAL name under another checksum: a conflict (and that copy does not match its name).
+        String twice = nextSegment(damaged);
+        Path original = walObject(copy, twice);
+        Path conflicting = original.resolveSibling(twice + "-" + "0".repeat(64) + ".zst");
+        Files.copy(original, conflicting);
+
         PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", copy.toString(), "--cluster", CLUSTER, "--jobs", "2");
         System.out.println("verify (many problems):\n" + v.stdout() + v.stderr());
         assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isEqualTo(10);
@@ -294,16 +317,19 @@ class ProveIT {
         assertThat(out).contains("[wal-corrupt] " + copy.relativize(damagedObject));
         assertThat(out).contains("[backup-corrupt] " + CLUSTER + "/backup/20260102-000000F/: backup 20260102-000000F: backup.complete or "
                 + "manifest.json cannot be parsed: ");
-        assertThat(out.lines().filter(l -> l.startsWith("PROBLEM ")).count()).isEqualTo(6);
-        assertThat(out).contains(": 6 problem(s)");
+        assertThat(out).containsPattern("\\[wal-conflict\\] \\S+: WAL file " + twice + " is stored 2 times with different contents \\(.*"
+                + java.util.regex.Pattern.quote(copy.relativize(conflicting).toString()));
+        assertThat(out).contains("[wal-corrupt] " + copy.relativize(conflicting) + ": WAL file " + twice + " is corrupt");
+        assertThat(out.lines().filter(l -> l.startsWith("PROBLEM ")).count()).isEqualTo(8);
+        assertThat(out).contains(": 8 problem(s)");
 
         JsonNode j = JSON.readTree(Pgproof.run("verify", "--repo", copy.toString(), "--cluster", CLUSTER, "--output", "json").stdout());
         assertThat(j.path("ok").asBoolean()).isFalse();
-        assertThat(j.path("problems").asInt()).isEqualTo(6);
+        assertThat(j.path("problems").asInt()).isEqualTo(8);
         List<String> kinds = new ArrayList<>();
         j.path("clusters").get(0).path("problems").forEach(x -> kinds.add(x.path("kind").asText()));
         assertThat(kinds).containsExactlyInAnyOrder("backup-corrupt", "backup-corrupt", "backup-missing-object", "backup-incomplete", "wal-gap",
-                "wal-corrupt");
+                "wal-corrupt", "wal-corrupt", "wal-conflict");
     }
 
     @Test
@@ -373,7 +399,8 @@ class ProveIT {
         Path restores = Files.createDirectories(root.resolve("restores"));
         PgCluster.chownToOwner(restores, false);
         Path dest = restores.resolve("tl2");
-        ok(Pgproof.run("restore", "--cluster", CLUSTER, "--repo", copy.toString(), "--pgdata", dest.toString()), "restore");
+        ok(Pgproof.run("restore", "--cluster", CLUSTER, "--repo", copy.toString(), "--pgdata", dest.toString(), "--tablespace-map",
+                tablespaceOid + "=" + restores.resolve("tl2-ts1")), "restore");
         // This copy really starts on the restored configuration: take out the traps set up for prove.
         dropLines(dest.resolve("postgresql.conf"), "include '/nonexistent/");
         dropLines(dest.resolve("postgresql.auto.conf"), "shared_preload_libraries");
