@@ -111,6 +111,7 @@ public final class Prover {
             }
         });
         ProofRecord record;
+        RuntimeException bug = null;
         try {
             try {
                 prove(o, m, rt, bin, scratch);
@@ -121,8 +122,12 @@ public final class Prover {
                     throw e;
                 }
                 checks.add(new ProofRecord.Check("prove", false, e.getMessage(), 0));
-            } catch (IOException | SQLException | RuntimeException e) {
-                checks.add(new ProofRecord.Check("prove", false, "unexpected: " + e, 0));
+            } catch (IOException | SQLException e) {
+                checks.add(new ProofRecord.Check("prove", false, e.toString(), 0));
+            } catch (RuntimeException e) {
+                // A bug: recorded as a failed proof, then reported with its stack trace (exit 70).
+                checks.add(new ProofRecord.Check("prove", false, "internal error: " + e, 0));
+                bug = e;
             } finally {
                 if (server != null && server.isAlive()) {
                     Log.info("prove: stopping the throwaway server");
@@ -139,6 +144,9 @@ public final class Prover {
             try {
                 new ProofCatalog(storage, layout).write(record);
                 Log.info("prove: proof %s recorded in repository \"%s\" (%s)", record.label(), storage.describe(), layout.proof(record.label()));
+                if (bug != null) {
+                    throw bug;
+                }
             } catch (IOException e) {
                 throw new PgproofException(ExitCode.REPOSITORY, "could not record proof " + record.label() + " of cluster \"" + cluster
                         + "\" in repository \"" + storage.describe() + "\": " + e.getMessage(), "check that the repository is writable by this OS user");
@@ -208,13 +216,21 @@ public final class Prover {
             return reportedSysid;
         }, true);
         List<String> databases = new ArrayList<>();
-        try (Connection c = connect("postgres"); Statement st = c.createStatement();
-                ResultSet rs = st.executeQuery("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")) {
-            while (rs.next()) {
-                databases.add(rs.getString(1));
+        step("list databases", () -> {
+            int refusing = 0;
+            try (Connection c = connect("postgres"); Statement st = c.createStatement();
+                    ResultSet rs = st.executeQuery("SELECT datname, datallowconn FROM pg_database ORDER BY datname")) {
+                while (rs.next()) {
+                    if (rs.getBoolean(2)) {
+                        databases.add(rs.getString(1));
+                    } else {
+                        refusing++;
+                    }
+                }
             }
-        }
-        Log.info("prove: %d database(s) accept connections: %s", databases.size(), String.join(", ", databases));
+            return databases.size() + " database(s) accept connections and are checked: " + String.join(", ", databases)
+                    + (refusing > 0 ? "; " + refusing + " do not (datallowconn false, such as template0)" : "");
+        }, true);
         for (String db : databases) {
             step("amcheck " + db, () -> amcheck(db), false);
             step("read tables " + db, () -> readTables(db), false);

@@ -158,7 +158,7 @@ class ProveIT {
         System.out.printf("prove (healthy) took %.1f s:%n%s%n%s%n", seconds, r.stdout(), r.stderr());
         assertThat(r.exitCode()).as(r.stdout() + r.stderr()).isZero();
         for (String check : List.of("WAL needed by backup " + label, "restore", "pg_verifybackup", "system identifier of the restored pg_control",
-                "recovery", "system identifier", "amcheck postgres", "read tables postgres", "amcheck shop", "read tables shop",
+                "recovery", "system identifier", "list databases", "amcheck postgres", "read tables postgres", "amcheck shop", "read tables shop",
                 "check query branches", "check query orders-fresh", "clean stop", "pg_checksums")) {
             assertThat(r.stdout()).as("check " + check).containsPattern("(?m)^PASS  " + java.util.regex.Pattern.quote(check) + " ");
         }
