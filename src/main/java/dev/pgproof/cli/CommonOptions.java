@@ -44,6 +44,15 @@ final class CommonOptions {
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
     String connectTimeout;
 
+    @Option(names = "--retention-full", paramLabel = "N", description = "expire: keep the newest N full backups ($PGPROOF_RETENTION_FULL)")
+    String retentionFull;
+
+    @Option(names = "--retention-days", paramLabel = "DAYS", description = "expire: keep a recovery window of DAYS days ($PGPROOF_RETENTION_DAYS)")
+    String retentionDays;
+
+    @Option(names = "--expire-after-backup", paramLabel = "on|off", description = "run expire after each successful backup when a retention is set (default on) ($PGPROOF_EXPIRE_AFTER_BACKUP)")
+    String expireAfterBackup;
+
     Settings settings() {
         Map<Setting, String> m = new EnumMap<>(Setting.class);
         put(m, Setting.CLUSTER, cluster);
@@ -57,6 +66,9 @@ final class CommonOptions {
         put(m, Setting.JOBS, jobs);
         put(m, Setting.ARCHIVE_TIMEOUT, archiveTimeout);
         put(m, Setting.CONNECT_TIMEOUT, connectTimeout);
+        put(m, Setting.RETENTION_FULL, retentionFull);
+        put(m, Setting.RETENTION_DAYS, retentionDays);
+        put(m, Setting.EXPIRE_AFTER_BACKUP, expireAfterBackup);
         return Settings.load(config, m, System.getenv());
     }
 
