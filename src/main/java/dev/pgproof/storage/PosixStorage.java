@@ -133,6 +133,23 @@ public final class PosixStorage implements Storage {
         Path p = pathOf(key);
         if (Files.deleteIfExists(p)) {
             fsyncDir(p.getParent());
+            pruneEmptyParents(p.getParent());
+        }
+    }
+
+    /**
+     * Removes directories a delete left empty (an expired backup's tree, an old WAL directory), up to
+     * but not including {@code <root>/<cluster>/<area>}. A directory that is not empty stays.
+     */
+    private void pruneEmptyParents(Path dir) throws IOException {
+        while (dir != null && dir.startsWith(root) && root.relativize(dir).getNameCount() > 2) {
+            try {
+                Files.delete(dir);
+            } catch (java.nio.file.DirectoryNotEmptyException | java.nio.file.NoSuchFileException e) {
+                return;
+            }
+            dir = dir.getParent();
+            fsyncDir(dir);
         }
     }
 
