@@ -44,6 +44,12 @@ final class CommonOptions {
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
     String connectTimeout;
 
+    @Option(names = "--cipher-key-file", paramLabel = "FILE", description = "encrypted repository: file with the key, 64 hex digits, mode 0600 ($PGPROOF_CIPHER_KEY_FILE)")
+    String cipherKeyFile;
+
+    @Option(names = "--cipher-pass-file", paramLabel = "FILE", description = "encrypted repository: file with the passphrase, mode 0600 ($PGPROOF_CIPHER_PASS_FILE; or the passphrase itself in $PGPROOF_CIPHER_PASS)")
+    String cipherPassFile;
+
     @Option(names = "--retention-full", paramLabel = "N", description = "expire: keep the newest N full backups ($PGPROOF_RETENTION_FULL)")
     String retentionFull;
 
@@ -66,6 +72,8 @@ final class CommonOptions {
         put(m, Setting.JOBS, jobs);
         put(m, Setting.ARCHIVE_TIMEOUT, archiveTimeout);
         put(m, Setting.CONNECT_TIMEOUT, connectTimeout);
+        put(m, Setting.CIPHER_KEY_FILE, cipherKeyFile);
+        put(m, Setting.CIPHER_PASS_FILE, cipherPassFile);
         put(m, Setting.RETENTION_FULL, retentionFull);
         put(m, Setting.RETENTION_DAYS, retentionDays);
         put(m, Setting.EXPIRE_AFTER_BACKUP, expireAfterBackup);

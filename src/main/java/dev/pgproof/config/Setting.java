@@ -17,6 +17,8 @@ public enum Setting {
     JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
     CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
+    CIPHER_KEY_FILE("cipher-key-file", null, "encryption: file holding the repository key, 64 hex digits (readable only by its owner)"),
+    CIPHER_PASS_FILE("cipher-pass-file", null, "encryption: file holding the repository passphrase (readable only by its owner); or $PGPROOF_CIPHER_PASS"),
     RETENTION_FULL("retention-full", null, "expire: keep the newest N full backups (with retention-days: keep what either keeps)"),
     RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
     EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off");
