@@ -55,7 +55,7 @@ final class InitCommand implements Callable<Integer> {
                         "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + repo);
             }
             Context ctx = new Context(s);
-            Storage storage = encryptIfNew(Context.posix(repo), ctx.secret());
+            Storage storage = encryptIfNew(repo, ctx.secret());
             RepoLayout layout = new RepoLayout(cluster);
             boolean existed = pin(storage, layout, lc, id);
             Log.info("cluster \"%s\" %s in repository \"%s\": %s, WAL segment size %d, block size %d, data checksums %s", cluster,
@@ -74,10 +74,11 @@ final class InitCommand implements Callable<Integer> {
     }
 
     /** A new (empty) repository with a key or passphrase set becomes encrypted; then the repository is opened as any command does. */
-    private static Storage encryptIfNew(Storage raw, Encryption.Secret secret) {
+    private static Storage encryptIfNew(Path repo, Encryption.Secret secret) {
+        Storage raw = Context.posix(repo);
         try {
             if (secret.given() && !Encryption.isEncrypted(raw) && raw.listPrefixes("").isEmpty() && raw.list("").isEmpty()) {
-                Encryption.initialise(raw, secret);
+                Encryption.initialise(new dev.pgproof.storage.PosixStorage(repo, true), secret);
                 Log.info("repository \"%s\" is encrypted (AES-256-GCM); keep the %s safe: without it no backup can be restored",
                         raw.describe(), secret.keyFile() != null ? "key file" : "passphrase");
                 if (secret.keyFile() == null && secret.passFile() == null) {
@@ -89,7 +90,7 @@ final class InitCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read repository \"" + raw.describe() + "\": " + e.getMessage(),
                     "check that it is mounted and writable by the cluster owner");
         }
-        return Encryption.open(raw, secret);
+        return Encryption.open(Context.posix(repo), secret);
     }
 
     static String user(Settings s) {
