@@ -44,6 +44,12 @@ final class CommonOptions {
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
     String connectTimeout;
 
+    @Option(names = "--spool-path", paramLabel = "DIR", description = "local spool for archive-push acknowledgements (push-ahead, agent, fast answers) ($PGPROOF_SPOOL_PATH)")
+    String spoolPath;
+
+    @Option(names = "--push-ahead", paramLabel = "N", description = "archive-push also pushes up to N more ready WAL files (default 4; needs --spool-path) ($PGPROOF_PUSH_AHEAD)")
+    String pushAhead;
+
     @Option(names = "--cipher-key-file", paramLabel = "FILE", description = "encrypted repository: file with the key, 64 hex digits, mode 0600 ($PGPROOF_CIPHER_KEY_FILE)")
     String cipherKeyFile;
 
@@ -72,6 +78,8 @@ final class CommonOptions {
         put(m, Setting.JOBS, jobs);
         put(m, Setting.ARCHIVE_TIMEOUT, archiveTimeout);
         put(m, Setting.CONNECT_TIMEOUT, connectTimeout);
+        put(m, Setting.SPOOL_PATH, spoolPath);
+        put(m, Setting.PUSH_AHEAD, pushAhead);
         put(m, Setting.CIPHER_KEY_FILE, cipherKeyFile);
         put(m, Setting.CIPHER_PASS_FILE, cipherPassFile);
         put(m, Setting.RETENTION_FULL, retentionFull);

@@ -43,6 +43,12 @@ final class Context {
         }
     }
 
+    /** The acknowledgement spool of this cluster, or null when spool-path is not set. */
+    dev.pgproof.wal.AckSpool spool() {
+        String p = settings.get(Setting.SPOOL_PATH);
+        return p == null || p.isBlank() ? null : new dev.pgproof.wal.AckSpool(Path.of(p).toAbsolutePath(), settings.cluster());
+    }
+
     /** The repository key or passphrase source (never the secret itself on the command line). */
     Encryption.Secret secret() {
         String key = settings.get(Setting.CIPHER_KEY_FILE);
@@ -78,7 +84,7 @@ final class Context {
     String commandOptions() {
         StringBuilder sb = new StringBuilder(" --cluster ").append(settings.cluster());
         sb.append(" --repo ").append(shellQuote(settings.path(Setting.REPO).toString()));
-        for (Setting file : new Setting[] {Setting.CIPHER_KEY_FILE, Setting.CIPHER_PASS_FILE}) {
+        for (Setting file : new Setting[] {Setting.SPOOL_PATH, Setting.CIPHER_KEY_FILE, Setting.CIPHER_PASS_FILE}) {
             String v = settings.get(file);
             if (v != null) {
                 sb.append(" --").append(file.key).append(' ').append(shellQuote(Path.of(v).toAbsolutePath().toString()));
