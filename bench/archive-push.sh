@@ -32,6 +32,11 @@ timeit() { # prints milliseconds per call, sorted
 }
 report() { awk -v name="$1" '{a[NR]=$1} END {printf "%-28s %d segments: min %d ms, p50 %d ms, max %d ms\n", name, NR, a[1], a[int((NR+1)/2)], a[NR]}'; }
 timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" | report "pgproof archive-push"
+# The same segments once they are acknowledged in a spool (as after the agent or a push-ahead stored
+# them): the launcher answers without starting Java. The first pass writes the acknowledgements.
+mkdir -p "$work/spool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/spool"
+timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" >/dev/null
+timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" | report "pgproof, acknowledged (agent)"
 if command -v pgbackrest >/dev/null; then
   mkdir -p "$work/pgbr"; chown "$user" "$work/pgbr" 2>/dev/null || true
   cat > "$work/pgbackrest.conf" <<CONF
@@ -50,4 +55,19 @@ pg1-socket-path=$work
 CONF
   as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
   timeit pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-push | report "pgbackrest archive-push"
+fi
+
+# archive-get of the same segments (restore_command), one process per segment; with a spool and
+# prefetch, most calls take their segment from the spool.
+gettime() {
+  for s in $segs; do
+    t0=$(date +%s%N); (cd "$work" && as "$@" "$s" "$work/got/$s") >/dev/null 2>"$work/err" || { echo "FAILED $s: $(head -c 300 "$work/err")" >&2; }
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  done | sort -n
+}
+mkdir -p "$work/got" "$work/gspool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/got" "$work/gspool"
+gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" | report "pgproof archive-get"
+gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" --spool-path "$work/gspool" | report "pgproof archive-get, prefetch"
+if command -v pgbackrest >/dev/null; then
+  gettime pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-get | report "pgbackrest archive-get"
 fi

@@ -6,11 +6,16 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.io.Compression;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.AckSpool;
 import dev.pgproof.wal.ArchiveGet;
 import dev.pgproof.wal.ArchivePush;
+import dev.pgproof.wal.PushAhead;
 import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalPrefetch;
 import java.nio.file.Path;
 
 /**
@@ -30,11 +35,25 @@ final class WalCommands {
         }
         Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
         Context ctx = new Context(s);
+        AckSpool spool = ctx.spool();
+        if (spool != null) {
+            try {
+                java.util.Optional<String> key = spool.matches(file);
+                if (key.isPresent()) {
+                    Log.info("archive-push: %s is already durable for cluster \"%s\" as %s (acknowledged in %s, %d ms)", file.getFileName(),
+                            ctx.layout().cluster(), key.get(), spool.dir(), (System.nanoTime() - t0) / 1_000_000);
+                    return 0;
+                }
+            } catch (java.io.IOException e) {
+                Log.warn("archive-push: could not read the acknowledgement spool %s (%s); pushing", spool.dir(), e.getMessage());
+            }
+        }
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
         int level = s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel);
-        ArchivePush.Result r = new ArchivePush(new WalArchive(storage, ctx.layout()), id, c, level).push(file);
+        ArchivePush push = new ArchivePush(new WalArchive(storage, ctx.layout()), id, c, level);
+        ArchivePush.Result r = spool == null ? push.push(file) : PushAhead.pushAndAck(push, spool, file);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         if (r.alreadyStored()) {
             Log.info("archive-push: %s was already stored for cluster \"%s\" with identical content (%d ms)", r.name(), ctx.layout().cluster(), ms);
@@ -42,19 +61,57 @@ final class WalCommands {
             Log.info("archive-push: stored %s for cluster \"%s\" (%s, %s stored, %d ms)", r.name(), ctx.layout().cluster(),
                     Sizes.bytes(r.size()), Sizes.bytes(r.storedSize()), ms);
         }
+        int ahead = s.intValue(Setting.PUSH_AHEAD, 4);
+        if (spool != null && ahead > 0 && file.getParent() != null && file.getParent().getFileName().toString().equals("pg_wal")) {
+            pushAhead(new PushAhead(push, spool, file.getParent()), r.name(), ahead, s.jobs(), ctx);
+        }
         return 0;
+    }
+
+    /** Best effort: the file PostgreSQL asked for is already stored, so nothing here can fail the call. */
+    private static void pushAhead(PushAhead pa, String except, int max, int jobs, Context ctx) {
+        try {
+            long t0 = System.nanoTime();
+            java.util.List<Path> ready = pa.ready(except, max);
+            if (ready.isEmpty()) {
+                return;
+            }
+            PushAhead.Round round = pa.pushAll(ready, jobs);
+            Log.info("archive-push: pushed %d more ready WAL file%s ahead for cluster \"%s\" (%s, %d failed, %d ms)", round.pushed(),
+                    round.pushed() == 1 ? "" : "s", ctx.layout().cluster(), Sizes.bytes(round.bytes()), round.failed(),
+                    (System.nanoTime() - t0) / 1_000_000);
+        } catch (java.io.IOException | RuntimeException e) {
+            Log.warn("archive-push: pushing ahead skipped: %s", e.getMessage());
+        }
     }
 
     /** Failures other than NOT_FOUND become exit codes above 125 in {@link Cli#run}. */
     static int get(Settings s, String name, String dest) {
         Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
         Context ctx = new Context(s);
+        long t0 = System.nanoTime();
+        Path target = Path.of(dest).toAbsolutePath();
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
-        long t0 = System.nanoTime();
-        long stored = new ArchiveGet(new WalArchive(storage, ctx.layout()), id).get(name, Path.of(dest).toAbsolutePath());
-        Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
-                (System.nanoTime() - t0) / 1_000_000);
+        ArchiveGet get = new ArchiveGet(new WalArchive(storage, ctx.layout()), id);
+        Path spool = ctx.spoolPath();
+        WalPrefetch prefetch = spool == null ? null : new WalPrefetch(get, spool, ctx.layout().cluster(), id.walSegmentSize());
+        if (prefetch != null && prefetch.take(name, target)) {
+            Log.info("archive-get: restored %s for cluster \"%s\" from the prefetch spool (checksum verified, %d ms)", name,
+                    ctx.layout().cluster(), (System.nanoTime() - t0) / 1_000_000);
+        } else {
+            long stored = get.get(name, target);
+            Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
+                    (System.nanoTime() - t0) / 1_000_000);
+        }
+        if (prefetch != null) {
+            long t1 = System.nanoTime();
+            int n = prefetch.after(name, s.intValue(Setting.PREFETCH, 8), s.jobs());
+            if (n > 0) {
+                Log.info("archive-get: prefetched %d following segment%s into %s (%d ms)", n, n == 1 ? "" : "s", prefetch.dir(),
+                        (System.nanoTime() - t1) / 1_000_000);
+            }
+        }
         return 0;
     }
 }

@@ -3,6 +3,7 @@ package dev.pgproof.prove;
 import dev.pgproof.cluster.PgConnection;
 import dev.pgproof.cluster.PgControl;
 import dev.pgproof.config.CheckQueries;
+import dev.pgproof.lock.RepoLock;
 import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.ClusterIdentity;
@@ -99,6 +100,7 @@ public final class Prover {
                     + ", but \"" + bin.resolve("postgres") + "\" is not installed", "install it: apt-get install postgresql-" + m.pgVersion());
         }
         Path scratch = makeScratch(o.scratchParent(), m);
+        RepoLock hold = holdQuietly(m.label());
         boolean passed = false;
         Object cleanup = Cleanup.register(() -> {
             Log.warn("prove interrupted: stopping the throwaway server and removing \"%s\"", scratch);
@@ -152,6 +154,9 @@ public final class Prover {
                         + "\" in repository \"" + storage.describe() + "\": " + e.getMessage(), "check that the repository is writable by this OS user");
             }
         } finally {
+            if (hold != null) {
+                hold.close();
+            }
             Cleanup.unregister(cleanup);
             if (o.keep() || (!passed && o.keepOnFailure())) {
                 Log.info("prove: scratch copy kept in \"%s\" (server log: %s)", scratch, scratch.resolve("postgres.log"));
@@ -161,6 +166,16 @@ public final class Prover {
             }
         }
         return record;
+    }
+
+    /** A hold keeps expire away from the backup (and so its WAL) while it is proven; a read-only repository only gets a warning. */
+    private RepoLock holdQuietly(String label) {
+        try {
+            return RepoLock.hold(storage, layout, label, "prove");
+        } catch (PgproofException e) {
+            Log.warn("could not put a hold on backup %s (%s): an expire running meanwhile could remove it", label, e.getMessage());
+            return null;
+        }
     }
 
     private String reportedSysid;
