@@ -111,6 +111,9 @@ public final class Prover {
             if (!o.keep() && !o.keepOnFailure()) {
                 deleteTree(scratch);
             }
+            if (hold != null) {
+                hold.close();
+            }
         });
         ProofRecord record;
         RuntimeException bug = null;

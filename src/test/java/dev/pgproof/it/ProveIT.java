@@ -377,6 +377,11 @@ class ProveIT {
         long postmaster = Long.parseLong(parts[1].strip());
         assertThat(ProcessHandle.of(postmaster).map(ProcessHandle::isAlive)).as("throwaway server running").contains(true);
         assertThat(scratch.resolve("data/postmaster.pid")).exists();
+        Path holds = repo.resolve(CLUSTER).resolve("lock").resolve("hold");
+        try (Stream<Path> h = Files.list(holds)) {
+            assertThat(h.map(x -> x.getFileName().toString()).toList()).as("expire is kept away from the backup being proven")
+                    .anyMatch(n -> n.startsWith(label + "."));
+        }
 
         // SIGTERM to pgproof's JVM (under runuser and the launcher's exec).
         ProcessHandle jvm = p.descendants().filter(h -> h.info().command().map(c -> c.endsWith("/java")).orElse(false)).findFirst()
@@ -389,6 +394,11 @@ class ProveIT {
         assertThat(err).contains("ERROR: pgproof was interrupted by a signal").contains("prove interrupted: stopping the throwaway server");
         assertThat(ProcessHandle.of(postmaster).map(ProcessHandle::isAlive).orElse(false)).as("throwaway server stopped").isFalse();
         assertThat(scratch).as("scratch copy removed").doesNotExist();
+        if (Files.exists(holds)) { // removing the last hold prunes the emptied directory
+            try (Stream<Path> h = Files.list(holds)) {
+                assertThat(h.toList()).as("hold released").isEmpty();
+            }
+        }
     }
 
     @Test
