@@ -60,7 +60,7 @@ final class ProveCommand implements Callable<Integer> {
             description = "directory the scratch copy is made under (default: /var/tmp, else the system temp directory) ($PGPROOF_PROVE_DIR)")
     String proveDir;
 
-    @Option(names = "--prove-timeout", paramLabel = "SECONDS", description = "how long recovery may take (default 3600) ($PGPROOF_PROVE_TIMEOUT)")
+    @Option(names = "--prove-timeout", paramLabel = "SECONDS", description = "how long recovery may take, and each pg_verifybackup, pg_checksums or check query (default 3600) ($PGPROOF_PROVE_TIMEOUT)")
     String proveTimeout;
 
     @Option(names = "--check-query", paramLabel = "NAME=SQL",

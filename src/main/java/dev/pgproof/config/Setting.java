@@ -26,7 +26,7 @@ public enum Setting {
     RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
     EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off"),
     PROVE_DIR("prove-dir", null, "directory prove restores its throwaway copies under (default: /var/tmp, else the system temp directory)"),
-    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote");
+    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote, and at most for each of its tools and check queries");
 
     public final String key;
     public final String defaultValue;

@@ -181,6 +181,8 @@ public final class Prover {
         }
     }
 
+    /** What the running step works on, for its heartbeat line. */
+    private volatile String activity;
     private String reportedSysid;
     private String reachedLsn;
     private String reachedTime;
@@ -202,7 +204,8 @@ public final class Prover {
                     + (ts.isEmpty() ? "" : ", " + ts.size() + " tablespace(s) remapped into the scratch directory");
         }, true);
         step("pg_verifybackup", () -> {
-            Tool r = tool(List.of(bin.resolve("pg_verifybackup").toString(), "-n", data.toString()), 3600);
+            Tool r = tool(List.of(bin.resolve("pg_verifybackup").toString(), "-n", data.toString()), scratch.resolve("pg_verifybackup.out"),
+                    o.timeoutSeconds());
             if (r.code != 0) {
                 throw new CheckFailed("pg_verifybackup -n exited with " + r.code + ": " + lastLines(r.output, 3));
             }
@@ -268,7 +271,8 @@ public final class Prover {
         }, true);
         if (m.dataChecksums() || pinned.dataChecksums()) {
             step("pg_checksums", () -> {
-                Tool r = tool(List.of(bin.resolve("pg_checksums").toString(), "--check", "-D", data.toString()), 3600);
+                Tool r = tool(List.of(bin.resolve("pg_checksums").toString(), "--check", "-D", data.toString()), scratch.resolve("pg_checksums.out"),
+                        o.timeoutSeconds());
                 Matcher bad = Pattern.compile("Bad checksums:\\s+(\\d+)").matcher(r.output);
                 Matcher blocks = Pattern.compile("Blocks scanned:\\s+(\\d+)").matcher(r.output);
                 if (r.code != 0) {
@@ -358,17 +362,13 @@ public final class Prover {
                     }
                 }
             }
-            long lastReport = System.nanoTime();
             for (int i = 0; i < oids.size(); i++) {
+                activity = "index " + (i + 1) + " of " + oids.size() + ", " + names.get(i);
                 try {
                     st.execute("SELECT " + schema + ".bt_index_check(" + oids.get(i)[0] + "::oid::regclass, true)");
                     checked++;
                 } catch (SQLException e) {
                     failures.add("index " + names.get(i) + ": " + firstLine(e.getMessage()));
-                }
-                if (System.nanoTime() - lastReport > TimeUnit.SECONDS.toNanos(3)) {
-                    Log.info("prove: amcheck %s: %d of %d B-tree indexes checked", db, i + 1, oids.size());
-                    lastReport = System.nanoTime();
                 }
             }
         }
@@ -401,8 +401,10 @@ public final class Prover {
                     rels.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4)});
                 }
             }
-            long lastReport = System.nanoTime();
+            int k = 0;
             for (String[] r : rels) {
+                k++;
+                activity = "table " + k + " of " + rels.size() + ", " + r[0] + " (" + rows + " rows read so far)";
                 if (r[2].equals("t")) {
                     temp++; // another session's temporary table: its file was never backed up, and nobody may read it
                     continue;
@@ -420,10 +422,6 @@ public final class Prover {
                     read++;
                 } catch (SQLException e) {
                     failures.add("table " + r[0] + ": " + firstLine(e.getMessage()));
-                }
-                if (System.nanoTime() - lastReport > TimeUnit.SECONDS.toNanos(3)) {
-                    Log.info("prove: reading tables of %s: %d of %d read, %d rows so far", db, read + failures.size(), rels.size(), rows);
-                    lastReport = System.nanoTime();
                 }
             }
             inCatalog = Integer.parseInt(PgConnection.queryString(c, "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 't', 'm')"));
@@ -491,6 +489,19 @@ public final class Prover {
     private void step(String name, Body body, boolean essential) throws StopProof {
         Log.info("prove: %s ...", name);
         long t0 = System.nanoTime();
+        activity = null;
+        // restore and recovery report their own progress; every other step says every 5 s that it still runs, and on what.
+        java.util.concurrent.ScheduledExecutorService heartbeat = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "prove-heartbeat");
+            t.setDaemon(true);
+            return t;
+        });
+        if (!name.equals("restore") && !name.equals("recovery")) {
+            heartbeat.scheduleAtFixedRate(() -> {
+                String a = activity;
+                Log.info("prove: %s: still running after %s%s", name, Sizes.seconds(System.nanoTime() - t0), a == null ? "" : ", at " + a);
+            }, 5, 5, TimeUnit.SECONDS);
+        }
         String detail;
         boolean ok;
         try {
@@ -512,6 +523,7 @@ public final class Prover {
             detail = e.toString();
             ok = false;
         }
+        heartbeat.shutdownNow();
         double secs = (System.nanoTime() - t0) / 1e9;
         checks.add(new ProofRecord.Check(name, ok, detail, Math.round(secs * 1000) / 1000.0));
         if (ok) {
@@ -547,17 +559,17 @@ public final class Prover {
 
     private record Tool(int code, String output) {}
 
-    private static Tool tool(List<String> cmd, int timeoutSeconds) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    /** Runs a PostgreSQL program, its output into {@code out}; a program still running after the timeout is killed. */
+    private static Tool tool(List<String> cmd, Path out, int timeoutSeconds) throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile());
         pb.environment().put("LC_ALL", "C");
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Process p = pb.start();
-        byte[] out = p.getInputStream().readAllBytes();
         if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             return new Tool(-1, "timed out after " + timeoutSeconds + " s");
         }
-        return new Tool(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+        return new Tool(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
     }
 
     private static String lastLines(String text, int n) {

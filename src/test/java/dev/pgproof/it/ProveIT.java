@@ -204,12 +204,15 @@ class ProveIT {
         // A long scratch path: the socket cannot live in it (107 bytes at most), so it goes to a private directory in /tmp.
         Path proveDir = proveDir("false-check-in-a-directory-whose-long-name-pushes-the-socket-path-past-its-limit");
         PgCluster.ProcessResult r = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--config", config.toString(),
-                "--prove-dir", proveDir.toString(), "--keep-on-failure", "--check-query", "no-refunds=SELECT count(*) = 0 FROM pgbench_branches");
+                "--prove-dir", proveDir.toString(), "--keep-on-failure", "--check-query", "no-refunds=SELECT count(*) = 0 FROM pgbench_branches",
+                "--check-query", "slow=SELECT pg_sleep(6)::text = ''");
         System.out.println("prove (false check):\n" + r.stdout() + r.stderr());
         assertThat(r.exitCode()).as(r.stdout() + r.stderr()).isEqualTo(13);
         assertThat(r.stdout()).containsPattern("(?m)^FAIL  check query no-refunds .* returned false \\(database postgres\\): "
                 + "SELECT count\\(\\*\\) = 0 FROM pgbench_branches");
-        assertThat(r.stdout()).containsPattern("(?m)^PASS  check query orders-fresh ").containsPattern("(?m)^PASS  pg_checksums ");
+        assertThat(r.stdout()).containsPattern("(?m)^PASS  check query orders-fresh ").containsPattern("(?m)^PASS  pg_checksums ")
+                .containsPattern("(?m)^PASS  check query slow ");
+        assertThat(r.stderr()).as("a long step says it still runs").contains("prove: check query slow: still running after 5.");
         assertThat(r.stderr()).contains("ERROR: proof of backup " + label + " of cluster \"" + CLUSTER + "\" failed: check query no-refunds: returned false")
                 .contains("HINT: the failed proof is recorded as ");
         JsonNode p = info(repo).path("newestProof");
