@@ -54,7 +54,12 @@ public final class Backup {
     private static final DateTimeFormatter LABEL = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
 
     /** What the caller chose. */
-    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds) {}
+    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume) {}
+
+    /** Objects an interrupted run of this backup left, by key, with their stored sizes (empty for a new backup). */
+    private Map<String, Long> leftovers = Map.of();
+    private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
 
     private final LiveCluster cluster;
     private final Storage storage;
@@ -71,7 +76,10 @@ public final class Backup {
     public BackupManifest run() {
         String name = cluster.name();
         checkArchiving();
-        String label = newLabel();
+        String label = opt.resume() ? resumable() : null;
+        if (label == null) {
+            label = newLabel();
+        }
         Instant startTime = Instant.now();
         String timezone;
         Map<Integer, Path> tablespaces = new TreeMap<>();
@@ -126,6 +134,61 @@ public final class Backup {
         } catch (SQLException e) {
             throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster.name() + "\": could not read archive settings: " + e.getMessage());
         }
+    }
+
+    /**
+     * The newest incomplete backup of this cluster, to resume: its stored chunks are reused where
+     * their content still matches (checked by decompressing and hashing each), the rest is copied again.
+     * The caller holds the backup lock, so no other backup is writing it.
+     */
+    private String resumable() {
+        try {
+            String found = null;
+            for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
+                if (!e.complete() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
+                    found = e.label();
+                }
+            }
+            if (found == null) {
+                return null;
+            }
+            // Whatever might make it read as complete goes first: a stale marker, a stale manifest.
+            storage.delete(layout.completeMarker(found));
+            storage.delete(layout.manifest(found));
+            Map<String, Long> objects = new java.util.HashMap<>();
+            long bytes = 0;
+            for (Storage.ObjectInfo o : storage.list(layout.backupDir(found))) {
+                objects.put(o.key(), o.size());
+                bytes += o.size();
+            }
+            leftovers = objects;
+            Log.info("backup %s of cluster \"%s\": resuming this interrupted backup; its %d stored objects (%s) are checked and reused where "
+                    + "the data did not change", found, cluster.name(), objects.size(), Sizes.bytes(bytes));
+            return found;
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+    }
+
+    /** Whether a chunk an interrupted run stored under {@code key} holds exactly these bytes (decompressed and hashed). */
+    private boolean storedMatches(String key, byte[] buf, int n, String sha) {
+        if (!leftovers.containsKey(key)) {
+            return false;
+        }
+        MessageDigest md = Hashes.sha256();
+        long len = 0;
+        try (InputStream in = opt.compression().decompress(storage.open(key))) {
+            byte[] b = new byte[1 << 16];
+            int r;
+            while ((r = in.read(b)) > 0) {
+                md.update(b, 0, r);
+                len += r;
+            }
+        } catch (IOException | RuntimeException e) {
+            Log.debug("stored chunk %s of the interrupted backup is unreadable (%s): copying it again", key, e.getMessage());
+            return false;
+        }
+        return len == n && Hashes.hex(md.digest()).equals(sha);
     }
 
     private String newLabel() {
@@ -199,6 +262,9 @@ public final class Backup {
             throw repoError(e);
         }
 
+        if (!leftovers.isEmpty()) {
+            removeUnused(label, all, pgRef.key());
+        }
         waitForWal(label, timeline, startWal, stopWal);
 
         long size = 0;
@@ -230,6 +296,30 @@ public final class Backup {
             throw repoError(e);
         }
         return m;
+    }
+
+    /** After a resume: objects of the interrupted run that this backup does not use (files since dropped) go. */
+    private void removeUnused(String label, List<BackupManifest.FileEntry> all, String pgManifestKey) {
+        java.util.Set<String> used = new java.util.HashSet<>();
+        used.add(pgManifestKey);
+        for (BackupManifest.FileEntry f : all) {
+            for (BackupManifest.Chunk c : f.chunks()) {
+                used.add(c.key());
+            }
+        }
+        int removed = 0;
+        try {
+            for (String key : leftovers.keySet()) {
+                if (!used.contains(key)) {
+                    storage.delete(key);
+                    removed++;
+                }
+            }
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+        Log.info("backup %s: resumed; reused %d stored chunks (%s) after checking their checksums, removed %d objects no longer needed",
+                label, reusedChunks.get(), Sizes.bytes(reusedBytes.get()), removed);
     }
 
     private static int startTimeline(String labelFile) {
@@ -343,9 +433,17 @@ public final class Backup {
                     try {
                         MessageDigest part = Hashes.sha256();
                         part.update(buf, 0, n);
-                        long storedSize = writeChunk(key, buf, n);
+                        String sha = Hashes.hex(part.digest());
+                        long storedSize;
+                        if (storedMatches(key, buf, n, sha)) {
+                            storedSize = leftovers.get(key);
+                            reusedChunks.incrementAndGet();
+                            reusedBytes.addAndGet(n);
+                        } else {
+                            storedSize = writeChunk(key, buf, n);
+                        }
                         progress.addBytes(n);
-                        return new BackupManifest.Chunk(key, chunkOffset, n, storedSize, Hashes.hex(part.digest()));
+                        return new BackupManifest.Chunk(key, chunkOffset, n, storedSize, sha);
                     } finally {
                         buffers.add(buf);
                     }

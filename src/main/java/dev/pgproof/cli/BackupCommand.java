@@ -38,6 +38,10 @@ final class BackupCommand implements Callable<Integer> {
     @Option(names = "--start-fast", description = "request an immediate checkpoint instead of a spread one")
     boolean startFast;
 
+    @Option(names = "--no-resume", description = "start afresh instead of resuming the newest interrupted backup (whose stored chunks are "
+            + "reused after checking their checksums)")
+    boolean noResume;
+
     @Override
     public Integer call() {
         if (!type.equals("full")) {
@@ -59,7 +63,7 @@ final class BackupCommand implements Callable<Integer> {
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
             Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
             BackupManifest m = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
-                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60))).run();
+                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume)).run();
             long nanos = Duration.between(t0, Instant.now()).toNanos();
             Log.info("backup %s of cluster \"%s\" complete: %s in %d files, %s stored, WAL %s to %s, %s (%s)", m.label(), cluster,
                     Sizes.bytes(m.size()), m.files().size(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),
