@@ -56,6 +56,10 @@ public final class Backup {
     /** What the caller chose. */
     public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume) {}
 
+    /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
+    private LiveCluster primary;
+    private boolean standby;
+
     /** Objects an interrupted run of this backup left, by key, with their stored sizes (empty for a new backup). */
     private Map<String, Long> leftovers = Map.of();
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
@@ -73,9 +77,24 @@ public final class Backup {
         this.opt = opt;
     }
 
+    /** Backs up a standby; {@code primary} (may be null) is used only to switch WAL at the end. */
+    public Backup fromStandby(LiveCluster primary) {
+        this.standby = true;
+        this.primary = primary;
+        return this;
+    }
+
+    /** The WAL file holding an LSN, named without pg_walfile_name (which refuses to run during recovery). */
+    private String walFileOf(String lsn, int timeline) {
+        return WalFileName.segmentName(timeline, WalFileName.segmentOf(WalFileName.parseLsn(lsn), cluster.control().walSegmentSize()),
+                cluster.control().walSegmentSize());
+    }
+
     public BackupManifest run() {
         String name = cluster.name();
-        checkArchiving();
+        if (!standby) {
+            checkArchiving();
+        }
         String label = opt.resume() ? resumable() : null;
         if (label == null) {
             label = newLabel();
@@ -96,13 +115,13 @@ public final class Backup {
             }
             Log.info("backup %s of cluster \"%s\": starting (%s checkpoint)", label, name, opt.startFast() ? "fast" : "spread");
             try (PreparedStatement ps = cluster.connection().prepareStatement(
-                    "SELECT l::text, pg_walfile_name(l) FROM pg_backup_start(?, ?) AS l")) {
+                    "SELECT l::text, (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_backup_start(?, ?) AS l")) {
                 ps.setString(1, "pgproof " + label);
                 ps.setBoolean(2, opt.startFast());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
                     startLsn = rs.getString(1);
-                    startWal = rs.getString(2);
+                    startWal = walFileOf(startLsn, rs.getInt(2));
                 }
             }
         } catch (SQLException e) {
@@ -229,17 +248,20 @@ public final class Backup {
         String labelFile;
         String spcMap;
         try (Statement st = cluster.connection().createStatement();
-                ResultSet rs = st.executeQuery("SELECT lsn::text, pg_walfile_name(lsn), labelfile, spcmapfile FROM pg_backup_stop(false)")) {
+                ResultSet rs = st.executeQuery("SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)")) {
             rs.next();
             stopLsn = rs.getString(1);
-            stopWal = rs.getString(2);
-            labelFile = rs.getString(3);
-            spcMap = rs.getString(4);
+            labelFile = rs.getString(2);
+            spcMap = rs.getString(3);
         } catch (SQLException e) {
             throw new PgproofException(ExitCode.BACKUP_FAILED, "cluster \"" + cluster.name() + "\": could not stop the backup: " + e.getMessage());
         }
         Instant stopTime = Instant.now();
         int timeline = startTimeline(labelFile);
+        stopWal = walFileOf(stopLsn, timeline);
+        if (standby) {
+            switchOnPrimary(label, stopWal);
+        }
         Log.info("backup %s: stopped at WAL location %s (%s)", label, stopLsn, stopWal);
 
         List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
@@ -485,6 +507,29 @@ public final class Backup {
                     List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)));
         } catch (IOException e) {
             throw repoError(e);
+        }
+    }
+
+    /**
+     * A standby archives nothing itself: its last segment reaches the repository when the primary
+     * finishes that segment. With the primary at hand, switch WAL there if it is still writing it.
+     */
+    private void switchOnPrimary(String label, String stopWal) {
+        if (primary == null) {
+            Log.info("backup %s: from a standby, WAL %s is archived when the primary finishes that segment (archive_timeout, or "
+                    + "give --primary-pgdata to let pgproof switch WAL there)", label, stopWal);
+            return;
+        }
+        try {
+            String current = primary.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+            if (current.substring(8).compareTo(stopWal.substring(8)) <= 0) {
+                String switched = primary.query("SELECT pg_walfile_name(pg_switch_wal())");
+                Log.info("backup %s: switched WAL on the primary (port %d) so that %s gets archived (was writing %s)", label,
+                        primary.endpoint().port(), stopWal, switched);
+            }
+        } catch (SQLException e) {
+            throw new PgproofException(ExitCode.BACKUP_FAILED, "backup " + label + ": could not switch WAL on the primary of cluster \""
+                    + cluster.name() + "\": " + e.getMessage(), "pg_switch_wal() needs a superuser or EXECUTE on it, on the primary");
         }
     }
 

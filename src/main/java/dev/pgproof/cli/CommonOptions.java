@@ -20,6 +20,9 @@ final class CommonOptions {
     @Option(names = "--pgdata", paramLabel = "DIR", description = "the cluster's data directory ($PGPROOF_PGDATA)")
     String pgdata;
 
+    @Option(names = "--primary-pgdata", paramLabel = "DIR", description = "backup --from-standby: the primary's data directory, used only to switch WAL ($PGPROOF_PRIMARY_PGDATA)")
+    String primaryPgdata;
+
     @Option(names = "--host", paramLabel = "HOST", description = "override: host name or socket directory; the identity check still applies ($PGPROOF_HOST)")
     String host;
 
@@ -73,6 +76,7 @@ final class CommonOptions {
         put(m, Setting.CLUSTER, cluster);
         put(m, Setting.REPO, repo);
         put(m, Setting.PGDATA, pgdata);
+        put(m, Setting.PRIMARY_PGDATA, primaryPgdata);
         put(m, Setting.HOST, host);
         put(m, Setting.PORT, port);
         put(m, Setting.USER, user);
