@@ -54,7 +54,13 @@ public final class Backup {
     private static final DateTimeFormatter LABEL = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
 
     /** What the caller chose. */
-    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume) {}
+    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume,
+            String type) {}
+
+    /** The backup an incremental or differential one is based on (null for a full), and its files by path. */
+    private BackupManifest prior;
+    private Map<String, BlockDelta.Prior> priorFiles = Map.of();
+    private String type = "full";
 
     /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
     private LiveCluster primary;
@@ -64,6 +70,7 @@ public final class Backup {
     private Map<String, Long> leftovers = Map.of();
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
 
     private final LiveCluster cluster;
     private final Storage storage;
@@ -95,7 +102,11 @@ public final class Backup {
         if (!standby) {
             checkArchiving();
         }
-        String label = opt.resume() ? resumable() : null;
+        type = opt.type();
+        if (!type.equals("full")) {
+            choosePrior();
+        }
+        String label = opt.resume() && type.equals("full") ? resumable() : null;
         if (label == null) {
             label = newLabel();
         }
@@ -210,9 +221,88 @@ public final class Backup {
         return len == n && Hashes.hex(md.digest()).equals(sha);
     }
 
+    /**
+     * The prior of an incremental (the newest complete backup) or a differential (the newest full), of
+     * this identity, with block hashes, and an ancestor on the current timeline; without one, the
+     * backup becomes a full and says why.
+     */
+    private void choosePrior() {
+        String want = type;
+        List<BackupManifest> complete;
+        int tli;
+        try {
+            complete = new BackupCatalog(storage, layout).complete();
+            tli = Integer.parseInt(cluster.query("SELECT timeline_id FROM pg_control_checkpoint()"));
+        } catch (IOException e) {
+            throw repoError(e);
+        } catch (SQLException e) {
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster.name() + "\": could not read the timeline: " + e.getMessage());
+        }
+        String sysid = Long.toUnsignedString(cluster.control().systemIdentifier());
+        BackupManifest found = null;
+        for (int i = complete.size() - 1; i >= 0 && found == null; i--) {
+            BackupManifest m = complete.get(i);
+            if (m.systemIdentifier().equals(sysid) && m.pgVersion() == cluster.majorVersion() && (want.equals("incr") || m.type().equals("full"))) {
+                found = m;
+            }
+        }
+        String why = null;
+        if (found == null) {
+            why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";
+        } else if (found.files().stream().anyMatch(f -> f.size() > 0 && f.blockHashes() == null)) {
+            why = "the prior backup " + found.label() + " has no block hashes (made by an older pgproof)";
+        } else if (!isAncestor(found, tli)) {
+            why = "the prior backup " + found.label() + " (timeline " + found.timeline() + ", ending at " + found.stopLsn()
+                    + ") is not on the history of the current timeline " + tli;
+        }
+        if (why != null) {
+            Log.warn("cluster \"%s\": %s requested, but %s: taking a full backup", cluster.name(), want.equals("incr") ? "an incremental backup"
+                    : "a differential backup", why);
+            type = "full";
+            return;
+        }
+        prior = found;
+        Map<String, BlockDelta.Prior> files = new java.util.HashMap<>();
+        for (BackupManifest.FileEntry f : found.files()) {
+            if (f.blockHashes() != null) {
+                List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
+                pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
+                files.put(f.path(), new BlockDelta.Prior(BlockDelta.decode(f.blockHashes()), pieces));
+            }
+        }
+        priorFiles = files;
+        Log.info("cluster \"%s\": %s backup based on %s (%s, ended %s): unchanged blocks are referenced, not stored again", cluster.name(),
+                type.equals("incr") ? "incremental" : "differential", found.label(), found.type(), found.stopTime());
+    }
+
+    /** Whether a backup lies on the history of timeline tli (its own timeline, or a parent it left after the backup ended). */
+    private boolean isAncestor(BackupManifest m, int tli) {
+        if (m.timeline() == tli) {
+            return true;
+        }
+        String history = String.format("%08X.history", tli);
+        try {
+            WalArchive archive = new WalArchive(storage, layout);
+            List<WalArchive.StoredWal> copies = archive.find(history);
+            if (copies.isEmpty()) {
+                return false;
+            }
+            String text = new String(archive.readVerified(copies.get(0)), StandardCharsets.UTF_8);
+            for (String line : text.split("\n")) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length >= 2 && f[0].matches("\\d+") && Integer.parseInt(f[0]) == m.timeline()) {
+                    return WalFileName.parseLsn(f[1]) >= WalFileName.parseLsn(m.stopLsn());
+                }
+            }
+            return false;
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+    }
+
     private String newLabel() {
         while (true) {
-            String label = LABEL.format(Instant.now()) + "F";
+            String label = LABEL.format(Instant.now()) + (type.equals("incr") ? "I" : type.equals("diff") ? "D" : "F");
             try {
                 if (storage.list(layout.backupDir(label)).isEmpty()) {
                     return label;
@@ -303,12 +393,16 @@ public final class Backup {
         for (String[] d : scan.directories()) {
             dirs.add(new BackupManifest.Directory(d[0], d[1]));
         }
-        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, "full", cluster.name(),
+        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
                 Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
                 cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                 stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
                 cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all);
+                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label());
+        if (prior != null) {
+            Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
+                    Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
+        }
         try {
             BackupCatalog catalog = new BackupCatalog(storage, layout);
             String sha = catalog.writeManifest(m);
@@ -431,7 +525,7 @@ public final class Backup {
             return null;
         }
         MessageDigest whole = Hashes.sha256();
-        List<Future<BackupManifest.Chunk>> parts = new ArrayList<>();
+        List<Future<Window>> parts = new ArrayList<>();
         long offset = 0;
         try (in) {
             int index = 0;
@@ -451,21 +545,10 @@ public final class Backup {
                 whole.update(buf, 0, n);
                 String key = layout.dataChunk(label, f.path(), index, opt.compression());
                 long chunkOffset = offset;
+                BlockDelta.Prior priorFile = priorFiles.get(f.path());
                 parts.add(compressors.submit(() -> {
                     try {
-                        MessageDigest part = Hashes.sha256();
-                        part.update(buf, 0, n);
-                        String sha = Hashes.hex(part.digest());
-                        long storedSize;
-                        if (storedMatches(key, buf, n, sha)) {
-                            storedSize = leftovers.get(key);
-                            reusedChunks.incrementAndGet();
-                            reusedBytes.addAndGet(n);
-                        } else {
-                            storedSize = writeChunk(key, buf, n);
-                        }
-                        progress.addBytes(n);
-                        return new BackupManifest.Chunk(key, chunkOffset, n, storedSize, sha);
+                        return storeWindow(key, chunkOffset, buf, n, priorFile, progress);
                     } finally {
                         buffers.add(buf);
                     }
@@ -478,13 +561,80 @@ public final class Backup {
             }
         }
         List<BackupManifest.Chunk> chunks = new ArrayList<>();
-        for (Future<BackupManifest.Chunk> part : parts) {
-            chunks.add(part.get());
+        java.io.ByteArrayOutputStream hashes = new java.io.ByteArrayOutputStream();
+        for (Future<Window> part : parts) {
+            Window w = part.get();
+            chunks.addAll(w.pieces());
+            hashes.write(w.hashes());
         }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());
         return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(),
-                Hashes.hex(whole.digest()), chunks);
+                Hashes.hex(whole.digest()), chunks, BlockDelta.encode(hashes.toByteArray()));
+    }
+
+    /** What one window (up to a chunk) of a file became: its pieces and its block hashes. */
+    private record Window(List<BackupManifest.Chunk> pieces, byte[] hashes) {}
+
+    /**
+     * Stores one window of a file. Without a prior (full backup, or a file new since the prior), or
+     * when every block changed, the window is one object. Otherwise unchanged runs of blocks are
+     * referenced where the prior stored them, and the changed runs are stored together in one object.
+     */
+    private Window storeWindow(String key, long fileOffset, byte[] buf, int n, BlockDelta.Prior priorFile, Progress progress)
+            throws IOException {
+        byte[] hashes = BlockDelta.hashes(buf, n, blockSize());
+        List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, n, hashes, priorFile, blockSize());
+        if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
+            MessageDigest part = Hashes.sha256();
+            part.update(buf, 0, n);
+            String sha = Hashes.hex(part.digest());
+            long storedSize;
+            if (storedMatches(key, buf, n, sha)) {
+                storedSize = leftovers.get(key);
+                reusedChunks.incrementAndGet();
+                reusedBytes.addAndGet(n);
+            } else {
+                storedSize = writeChunk(key, buf, n);
+            }
+            progress.addBytes(n);
+            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, sha)), hashes);
+        }
+        long storedSize = 0;
+        if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
+            try (Storage.Writer w = storage.create(key)) {
+                CountingOutputStream counter = new CountingOutputStream(w.stream());
+                OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
+                for (BlockDelta.Run r : runs) {
+                    if (r.changed()) {
+                        z.write(buf, r.bufOffset(), r.length());
+                    }
+                }
+                z.close();
+                w.commit(false);
+                storedSize = counter.count();
+            }
+        }
+        List<BackupManifest.Chunk> pieces = new ArrayList<>();
+        boolean first = true;
+        for (BlockDelta.Run r : runs) {
+            MessageDigest part = Hashes.sha256();
+            part.update(buf, r.bufOffset(), r.length());
+            String sha = Hashes.hex(part.digest());
+            if (r.changed()) {
+                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, sha, r.changesOffset()));
+                first = false;
+            } else {
+                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset()));
+                unchangedBytes.addAndGet(r.length());
+            }
+        }
+        progress.addBytes(n);
+        return new Window(pieces, hashes);
+    }
+
+    private int blockSize() {
+        return cluster.control().blockSize();
     }
 
     private long writeChunk(String key, byte[] data, int len) throws IOException {
@@ -504,7 +654,8 @@ public final class Backup {
             long stored = writeChunk(key, content, content.length);
             String sha = Hashes.sha256Hex(content);
             return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", sha,
-                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)));
+                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)),
+                    BlockDelta.encode(BlockDelta.hashes(content, content.length, blockSize())));
         } catch (IOException e) {
             throw repoError(e);
         }

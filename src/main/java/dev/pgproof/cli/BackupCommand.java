@@ -24,7 +24,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "backup", mixinStandardHelpOptions = true,
-        description = {"Take a full base backup of a running cluster.",
+        description = {"Take a base backup of a running cluster: full, or block-level incremental or differential.",
             "Finds the server from the data directory's postmaster.pid and checks, before copying anything, that it is that data "
                 + "directory's server and the cluster pinned in the repository. Copies files in parallel (--jobs), writes backup_label "
                 + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete."})
@@ -32,7 +32,8 @@ final class BackupCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
-    @Option(names = "--type", paramLabel = "TYPE", defaultValue = "full", description = "full (incremental types come later)")
+    @Option(names = "--type", paramLabel = "TYPE", defaultValue = "full", description = "full (default), incr (blocks changed since the newest "
+            + "backup) or diff (blocks changed since the newest full backup); without a usable prior backup it takes a full and says so")
     String type;
 
     @Option(names = "--start-fast", description = "request an immediate checkpoint instead of a spread one")
@@ -86,8 +87,8 @@ final class BackupCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!type.equals("full")) {
-            throw new PgproofException(ExitCode.USAGE, "backup type \"" + type + "\" is not supported yet", "use --type full");
+        if (!type.equals("full") && !type.equals("incr") && !type.equals("diff")) {
+            throw new PgproofException(ExitCode.USAGE, "invalid backup type \"" + type + "\"", "use --type full, incr or diff");
         }
         Settings s = common.settings();
         String cluster = s.cluster();
@@ -105,7 +106,7 @@ final class BackupCommand implements Callable<Integer> {
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
             Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
             Backup backup = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
-                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume));
+                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume, type));
             LiveCluster primary = standby(lc, s, pinned, storage);
             if (primary != null || fromStandby) {
                 backup.fromStandby(primary);
