@@ -16,17 +16,18 @@ import org.junit.jupiter.api.Test;
 
 /** Commands depend on capabilities, never the reverse: the allowed imports between packages. */
 class LayeringTest {
-    private static final Map<String, Set<String>> ALLOWED = Map.of(
-            "util", Set.of(),
-            "config", Set.of("util"),
-            "storage", Set.of("util"),
-            "io", Set.of("util"),
-            "repo", Set.of("util", "io", "storage"),
-            "wal", Set.of("util", "io", "storage", "repo"),
-            "cluster", Set.of("util", "repo"),
-            "backup", Set.of("util", "io", "storage", "repo", "wal", "cluster"),
-            "restore", Set.of("util", "io", "storage", "repo", "wal", "cluster"),
-            "info", Set.of("util", "io", "storage", "repo", "wal"));
+    private static final Map<String, Set<String>> ALLOWED = Map.ofEntries(
+            Map.entry("util", Set.of()),
+            Map.entry("config", Set.of("util")),
+            Map.entry("storage", Set.of("util")),
+            Map.entry("io", Set.of("util")),
+            Map.entry("repo", Set.of("util", "io", "storage")),
+            Map.entry("wal", Set.of("util", "io", "storage", "repo")),
+            Map.entry("cluster", Set.of("util", "repo")),
+            Map.entry("backup", Set.of("util", "io", "storage", "repo", "wal", "cluster")),
+            Map.entry("restore", Set.of("util", "io", "storage", "repo", "wal", "cluster")),
+            Map.entry("info", Set.of("util", "io", "storage", "repo", "wal")),
+            Map.entry("monitor", Set.of("util", "config", "storage", "repo", "wal", "cluster")));
     private static final Pattern IMPORT = Pattern.compile("import dev\\.pgproof\\.([a-z]+)\\.");
 
     @Test

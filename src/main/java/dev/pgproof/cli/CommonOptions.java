@@ -45,7 +45,13 @@ final class CommonOptions {
     String connectTimeout;
 
     Settings settings() {
+        return settings(Map.of());
+    }
+
+    /** The settings, with a command's own setting flags (e.g. clusters' --backup-max-age) added. */
+    Settings settings(Map<Setting, String> extra) {
         Map<Setting, String> m = new EnumMap<>(Setting.class);
+        extra.forEach((k, v) -> put(m, k, v));
         put(m, Setting.CLUSTER, cluster);
         put(m, Setting.REPO, repo);
         put(m, Setting.PGDATA, pgdata);

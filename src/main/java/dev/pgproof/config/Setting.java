@@ -16,7 +16,9 @@ public enum Setting {
     COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
     JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
-    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL");
+    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
+    BACKUP_MAX_AGE("backup-max-age", "26h", "clusters: a newest complete backup older than this is a problem (e.g. 26h, 7d)"),
+    PROOF_MAX_AGE("proof-max-age", "8d", "clusters: a newest proof older than this is a problem (e.g. 8d)");
 
     public final String key;
     public final String defaultValue;
