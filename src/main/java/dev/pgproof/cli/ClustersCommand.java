@@ -75,7 +75,8 @@ final class ClustersCommand implements Callable<Integer> {
         String configPath = cf.path() == null ? null : cf.path().toString();
         Log.info("looking for PostgreSQL clusters on this host: postmaster processes, /etc/postgresql and %d configured cluster(s)%s",
                 sections.size(), configPath == null ? " (no configuration file)" : " in \"" + configPath + "\"");
-        Survey survey = new Survey(sections, repo -> Context.storageAt(Path.of(repo).toAbsolutePath().normalize()), configPath, Instant.now());
+        Survey survey = new Survey(sections, repo -> Context.storageAt(Path.of(repo).toAbsolutePath().normalize()), configPath, Instant.now(),
+                s.duration(Setting.BACKUP_MAX_AGE), s.duration(Setting.PROOF_MAX_AGE));
         List<Discovery.Found> found = new ArrayList<>();
         for (Discovery.Found f : Discovery.host().scan(sections.stream().map(Survey.Section::pgdata).toList())) {
             Survey.Section cover = f.dataDirectory() == null ? null : survey.coveringSection(f.dataDirectory());

@@ -138,9 +138,12 @@ public final class ArchiveCheck {
             }
             Map<String, Object> now = archiver();
             long failures = (Long) now.get("failed_count") - failedBefore;
-            if (failures >= FAILURES_BEFORE_GIVING_UP && segment.equals(now.get("last_failed_wal"))) {
-                throw notArchived(segment, now, String.format("archive_command failed %d times for it in %.1f s", failures,
-                        (System.nanoTime() - t0) / 1e9));
+            String lastFailed = (String) now.get("last_failed_wal");
+            // The archiver works in order: a failing earlier segment holds ours back as surely as our own failing.
+            if (failures >= FAILURES_BEFORE_GIVING_UP && lastFailed != null && WalFileName.kindOf(lastFailed) == WalFileName.Kind.SEGMENT
+                    && lastFailed.compareTo(segment) <= 0) {
+                throw notArchived(segment, now, String.format("archive_command failed %d times since the switch (%.1f s ago), on %s", failures,
+                        (System.nanoTime() - t0) / 1e9, lastFailed.equals(segment) ? "this segment" : lastFailed + ", which comes before it"));
             }
             if (System.nanoTime() > deadline) {
                 throw notArchived(segment, now, "it did not arrive within archive-timeout (" + timeoutSeconds + " s)");

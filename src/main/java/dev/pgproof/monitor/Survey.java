@@ -45,16 +45,23 @@ public final class Survey {
     private final Function<String, Storage> repos;
     private final String configPath;
     private final Instant now;
+    private final Duration backupMaxAge;
+    private final Duration proofMaxAge;
 
     /**
      * @param repos      opens a repository root; throws {@link PgproofException} when it cannot
      * @param configPath the configuration file the sections came from, for hints (null: none)
+     * @param backupMaxAge the limit for clusters covered only through their archive_command
+     * @param proofMaxAge  likewise
      */
-    public Survey(List<Section> sections, Function<String, Storage> repos, String configPath, Instant now) {
+    public Survey(List<Section> sections, Function<String, Storage> repos, String configPath, Instant now, Duration backupMaxAge,
+            Duration proofMaxAge) {
         this.sections = sections;
         this.repos = repos;
         this.configPath = configPath;
         this.now = now;
+        this.backupMaxAge = backupMaxAge;
+        this.proofMaxAge = proofMaxAge;
     }
 
     /** The section whose data directory is this one (by real path), or null. */
@@ -118,6 +125,14 @@ public final class Survey {
                 notes.add("system identifier unknown: " + e.getMessage() + " (run as root or as the owner)");
             }
         }
+        if (section == null && onDisk != null && probe != null && probe.error() == null) {
+            section = coveredByArchiveCommand(f, probe, onDisk);
+            if (section != null) {
+                who = displayName(f, section);
+                notes.add("covered through its archive_command (cluster \"" + section.name() + "\", repository \"" + section.repo()
+                        + "\" pins this system identifier); no section" + inConfig() + " names it");
+            }
+        }
         boolean standby = "standby".equals(f.status()) || probe != null && Boolean.TRUE.equals(probe.inRecovery());
         ClusterStatus.Archiving archiving = null;
         if (probe != null && probe.error() != null) {
@@ -132,10 +147,12 @@ public final class Survey {
         if (section == null) {
             if (f.dataDirectory() != null && f.running()) {
                 String name = suggestedName(f);
-                problems.add(problem("not-covered", who + " (PostgreSQL " + (f.version() == null ? "?" : f.version()) + ", port "
-                        + (f.port() == null ? "?" : f.port()) + ", data directory \"" + f.dataDirectory()
-                        + "\") runs without pgproof: no section" + inConfig() + " names its data directory",
-                        "add a section" + inConfig() + ": [" + name + "] pgdata = " + f.dataDirectory()
+                problems.add(problem("not-covered", "PostgreSQL " + (f.version() == null ? "?" : f.version()) + " cluster "
+                        + (f.debianCluster() == null ? "" : f.debianCluster() + " ") + "on port " + (f.port() == null ? "?" : f.port())
+                        + ", data directory \"" + f.dataDirectory() + "\", runs without pgproof: no section" + inConfig()
+                        + " names its data directory, and its archive_command does not push to a pgproof repository that pins it",
+                        "add a section to " + (configPath == null ? ConfigFile.DEFAULT_PATH : configPath) + ": [" + name + "] pgdata = "
+                                + f.dataDirectory()
                                 + ", then: pgproof init --cluster " + name + " --configure; pgproof backup --cluster " + name,
                         "to judge only the clusters configured in pgproof: pgproof clusters --configured-only"));
             } else if (f.dataDirectory() != null) {
@@ -262,6 +279,28 @@ public final class Survey {
         return a;
     }
 
+    /**
+     * Without a configuration section, a cluster is still covered when its archive_command pushes to a
+     * pgproof cluster whose repository pins this data directory's system identifier (pgproof works
+     * with no configuration file: init prints an archive_command with --cluster and --repo).
+     */
+    private Section coveredByArchiveCommand(Discovery.Found f, Probe probe, ClusterIdentity onDisk) {
+        ArchiveCommand ac = ArchiveCommand.parse(probe.archiveCommand());
+        String repo = ac.callsPgproof() ? resolveRepo(ac) : null;
+        if (repo == null || sectionNamed(ac.cluster()) != null) {
+            return null;
+        }
+        try {
+            ClusterIdentity pinned = ClusterInfo.read(repos.apply(repo), new RepoLayout(ac.cluster()));
+            if (pinned.systemIdentifier() == onDisk.systemIdentifier()) {
+                return new Section(ac.cluster(), f.dataDirectory(), repo, backupMaxAge, proofMaxAge);
+            }
+        } catch (PgproofException e) {
+            // not initialised there, or no repository: not covered
+        }
+        return null;
+    }
+
     /** The repository an archive_command writes to: its --repo, else the configuration file it reads. */
     static String resolveRepo(ArchiveCommand ac) {
         if (ac.repo() != null) {
@@ -372,7 +411,8 @@ public final class Survey {
     // ------------------------------------------------------------------ helpers
 
     private String inConfig() {
-        return configPath == null ? " of the configuration file (" + ConfigFile.DEFAULT_PATH + ")" : " of \"" + configPath + "\"";
+        return configPath == null ? " of a configuration file (there is none: " + ConfigFile.DEFAULT_PATH + " does not exist)"
+                : " of \"" + configPath + "\"";
     }
 
     private static ClusterStatus.Problem problem(String code, String message, String... hints) {
