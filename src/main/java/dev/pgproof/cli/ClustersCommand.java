@@ -177,7 +177,8 @@ final class ClustersCommand implements Callable<Integer> {
         if (a != null) {
             System.out.printf("    archiving: archive_mode %s, archive_command %s; last archived %s, %d failure(s)%s%s%n", a.archiveMode(),
                     Boolean.TRUE.equals(a.callsPgproof()) ? "archives as \"" + a.archivesAs() + "\" to " + (a.archivesTo() == null ? "?" : "\"" + a.archivesTo() + "\"")
-                            : a.archiveCommand() == null || a.archiveCommand().isEmpty() ? "not set" : "'" + a.archiveCommand() + "' (not pgproof)",
+                            : "off".equals(a.archiveMode()) ? "unused" : a.archiveCommand() == null || a.archiveCommand().isEmpty() ? "not set"
+                            : "'" + a.archiveCommand() + "' (not pgproof)",
                     a.lastArchivedWal() == null ? "never" : a.lastArchivedWal() + " at " + a.lastArchivedTime(),
                     a.failedCount() == null ? 0 : a.failedCount(),
                     a.lastFailedWal() == null ? "" : " (last " + a.lastFailedWal() + " at " + a.lastFailedTime() + ")",

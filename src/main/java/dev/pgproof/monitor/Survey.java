@@ -173,7 +173,7 @@ public final class Survey {
             try {
                 storage = repos.apply(section.repo());
             } catch (PgproofException e) {
-                problems.add(new ClusterStatus.Problem("repository-missing", who + ": " + e.getMessage(), e.hints()));
+                problems.add(new ClusterStatus.Problem("repository-missing", prefixed(who, e.getMessage()), e.hints()));
             }
             if (storage != null) {
                 RepoLayout layout = new RepoLayout(section.name());
@@ -181,7 +181,7 @@ public final class Survey {
                 try {
                     pinned = ClusterInfo.read(storage, layout);
                 } catch (PgproofException e) {
-                    problems.add(new ClusterStatus.Problem("not-initialised", who + ": " + e.getMessage(), e.hints()));
+                    problems.add(new ClusterStatus.Problem("not-initialised", prefixed(who, e.getMessage()), e.hints()));
                 }
                 if (pinned != null && onDisk != null && (pinned.systemIdentifier() != onDisk.systemIdentifier()
                         || pinned.pgVersion() != onDisk.pgVersion())) {
@@ -247,10 +247,10 @@ public final class Survey {
         String fix = "pgproof init --cluster " + section.name() + " --configure" + (section.repo() == null ? "" : " --repo " + section.repo())
                 + " sets archive_mode and archive_command";
         if ("off".equals(p.archiveMode())) {
+            // With archive_mode off the server shows archive_command as "(disabled)": there is nothing more to judge.
             problems.add(problem("archive-mode-off", who + ": archive_mode is off: no WAL is archived, so no backup can be restored "
                     + "past its end", fix + "; then restart PostgreSQL"));
-        }
-        if (a.archiveLibrary() != null) {
+        } else if (a.archiveLibrary() != null) {
             problems.add(problem("archive-library", who + ": archive_library is \"" + a.archiveLibrary()
                     + "\", so archive_command (pgproof) is not used", "ALTER SYSTEM RESET archive_library; then " + fix));
         } else if (p.archiveCommand() == null || p.archiveCommand().isBlank() || p.archiveCommand().equals("(disabled)")) {
@@ -417,6 +417,11 @@ public final class Survey {
 
     private static ClusterStatus.Problem problem(String code, String message, String... hints) {
         return new ClusterStatus.Problem(code, message, List.of(hints));
+    }
+
+    /** A message that names the cluster already keeps its own form. */
+    private static String prefixed(String who, String message) {
+        return message.startsWith(who) ? message : who + ": " + message;
     }
 
     /** Probe errors start with 'cluster "x": '; the row's own name is put in front instead. */
