@@ -68,8 +68,10 @@ public final class ArchiveCheck {
             }
             return switchAndWait();
         } catch (SQLException e) {
-            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + name + "\": check failed on " + lc.endpoint().describe() + ": "
-                    + e.getMessage(), "pg_switch_wal() needs a superuser (or EXECUTE granted on it); pgproof connects as the cluster owner");
+            String msg = e.getMessage() == null ? e.toString() : e.getMessage().lines().findFirst().orElse("");
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + name + "\": check failed on " + lc.endpoint().describe() + ": " + msg,
+                    "pgproof check runs pg_switch_wal(), pg_create_restore_point() and reads pg_stat_archiver: it needs a superuser "
+                            + "(by default it connects as the cluster owner's role)");
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "cluster \"" + name + "\": could not read repository \"" + storage.describe()
                     + "\": " + e.getMessage(), "check that it is mounted and readable by the cluster owner");
@@ -188,11 +190,22 @@ public final class ArchiveCheck {
         return m;
     }
 
+    /** The WAL file a standby has replayed up to (pg_walfile_name() refuses to run during recovery). */
+    static String replayedWal(LiveCluster lc) throws SQLException {
+        String lsn = lc.query("SELECT pg_last_wal_replay_lsn()");
+        String tli = lc.query("SELECT timeline_id FROM pg_control_checkpoint()");
+        if (lsn == null || tli == null) {
+            return null;
+        }
+        int segSize = lc.control().walSegmentSize();
+        return WalFileName.segmentName(Integer.parseInt(tli), WalFileName.segmentOf(WalFileName.parseLsn(lsn), segSize), segSize);
+    }
+
     /** On a standby: the repository's newest segment against the standby's replay position. */
     private Result standby() throws SQLException, IOException {
         String name = lc.name();
         int segSize = lc.control().walSegmentSize();
-        String replayed = lc.query("SELECT pg_walfile_name(pg_last_wal_replay_lsn())");
+        String replayed = replayedWal(lc);
         TreeMap<String, List<WalArchive.StoredWal>> all = new WalArchive(storage, layout).listAll();
         String newest = null;
         for (String n : all.keySet()) {

@@ -52,9 +52,7 @@ public record Probe(
         try (LiveCluster lc = LiveCluster.connect(name, pgdata, null, null, user, connectTimeout, null, null)) {
             boolean recovery = "t".equals(lc.query("SELECT pg_is_in_recovery()"));
             String library = lc.serverVersionNum() >= 150000 ? lc.query("SHOW archive_library") : "";
-            String current = recovery
-                    ? lc.query("SELECT pg_walfile_name(pg_last_wal_replay_lsn())")
-                    : lc.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+            String current = recovery ? ArchiveCheck.replayedWal(lc) : lc.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
             Long archived = null;
             String lastArchived = null;
             String lastArchivedTime = null;
@@ -81,7 +79,7 @@ public record Probe(
         } catch (PgproofException e) {
             return failed(e.getMessage(), e.hints(), e.exitCode().code);
         } catch (SQLException e) {
-            return failed("cluster \"" + name + "\": archiving queries failed: " + e.getMessage(),
+            return failed("cluster \"" + name + "\": archiving queries failed: " + e.getMessage().lines().findFirst().orElse(""),
                     List.of("pgproof needs a superuser (or pg_monitor and pg_read_all_settings) to read the archive settings"), 4);
         }
     }

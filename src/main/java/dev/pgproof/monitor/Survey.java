@@ -130,7 +130,8 @@ public final class Survey {
             if (section != null) {
                 who = displayName(f, section);
                 notes.add("covered through its archive_command (cluster \"" + section.name() + "\", repository \"" + section.repo()
-                        + "\" pins this system identifier); no section" + inConfig() + " names it");
+                        + "\" pins this system identifier); no section" + inConfig() + " names this data directory"
+                        + (sectionNamed(section.name()) != null ? " (section [" + section.name() + "] names its primary's)" : ""));
             }
         }
         boolean standby = "standby".equals(f.status()) || probe != null && Boolean.TRUE.equals(probe.inRecovery());
@@ -287,13 +288,17 @@ public final class Survey {
     private Section coveredByArchiveCommand(Discovery.Found f, Probe probe, ClusterIdentity onDisk) {
         ArchiveCommand ac = ArchiveCommand.parse(probe.archiveCommand());
         String repo = ac.callsPgproof() ? resolveRepo(ac) : null;
-        if (repo == null || sectionNamed(ac.cluster()) != null) {
+        Section named = ac.cluster() == null ? null : sectionNamed(ac.cluster());
+        // A section names its primary's data directory: its standby is covered by it, but another primary
+        // with its system identifier (a promoted copy) archiving into it is not: two primaries would write one archive.
+        if (repo == null || named != null && !Boolean.TRUE.equals(probe.inRecovery())) {
             return null;
         }
         try {
             ClusterIdentity pinned = ClusterInfo.read(repos.apply(repo), new RepoLayout(ac.cluster()));
             if (pinned.systemIdentifier() == onDisk.systemIdentifier()) {
-                return new Section(ac.cluster(), f.dataDirectory(), repo, backupMaxAge, proofMaxAge);
+                return named != null ? new Section(named.name(), f.dataDirectory(), named.repo(), named.backupMaxAge(), named.proofMaxAge())
+                        : new Section(ac.cluster(), f.dataDirectory(), repo, backupMaxAge, proofMaxAge);
             }
         } catch (PgproofException e) {
             // not initialised there, or no repository: not covered

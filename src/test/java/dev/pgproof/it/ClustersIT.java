@@ -61,6 +61,10 @@ class ClustersIT {
     private Path debianData;
     private int debianPort;
     private String label;
+    private Path root;
+    /** The segment check waited for on healthy. */
+    private String checkedSegment;
+    private PgCluster standby;
     /** {@code pgproof clusters --output json} right after set-up, before any test changes something. */
     private PgCluster.ProcessResult survey;
     private JsonNode surveyJson;
@@ -68,7 +72,7 @@ class ClustersIT {
     @BeforeAll
     void setUp() throws IOException {
         assertThat(PG_CREATECLUSTER).as("pg_createcluster (postgresql-common, installed with postgresql-15 from Debian)").isExecutable();
-        Path root = tmp.toRealPath();
+        root = tmp.toRealPath();
         PgCluster.makeReachable(root);
         Path repoParent = Files.createDirectories(root.resolve("repo"));
         PgCluster.chownToOwner(repoParent, false);
@@ -113,7 +117,7 @@ class ClustersIT {
                         .assertOk("pg_dropcluster --stop 15 " + debianName);
             }
         } finally {
-            for (PgCluster c : new PgCluster[] {misdirected, healthy}) {
+            for (PgCluster c : new PgCluster[] {standby, misdirected, healthy}) {
                 if (c != null) {
                     c.stop();
                 }
@@ -263,6 +267,7 @@ class ClustersIT {
                 + java.util.regex.Pattern.quote(repo.toString()) + "\" in [0-9.]+ s\n").matcher(r.stdout());
         assertThat(m.matches()).as(r.stdout()).isTrue();
         String segment = m.group(1);
+        checkedSegment = segment;
         assertThat(r.stderr()).contains("cluster \"healthy\": archive_command calls pgproof archive-push for cluster \"healthy\" and repository \""
                 + repo + "\"").contains("switched WAL; waiting up to 60 s for segment " + segment);
         assertThat(repo.resolve("healthy/wal/" + segment.substring(0, 16)).toFile().list())
@@ -328,6 +333,81 @@ class ClustersIT {
         assertThat(h.path("newestProof").path("passed").asBoolean()).isFalse();
         assertThat(problem(h, "proof-failed").path("message").asText()).startsWith("cluster \"healthy\": the newest proof ")
                 .endsWith(" of backup " + label + " FAILED (amcheck: index pgbench_accounts_pkey: corrupt)");
+    }
+
+    @Test
+    @Order(10)
+    void aSectionWhoseDataDirectoryIsAnotherClusterIsAnIdentityMismatch() throws IOException {
+        Path wrong = root.resolve("wrong.conf");
+        Files.writeString(wrong, "[global]\nrepo = " + repo + "\n[misdirected]\npgdata = " + healthy.dataDir() + "\n");
+        PgCluster.ProcessResult r = Pgproof.run("clusters", "--config", wrong.toString(), "--output", "json", "--configured-only");
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(UNPROTECTED);
+        JsonNode rows = JSON.readTree(r.stdout()).path("clusters");
+        assertThat(rows).hasSize(1);
+        JsonNode h = rows.get(0);
+        assertThat(h.path("pgproofCluster").asText()).isEqualTo("misdirected");
+        assertThat(codes(h)).contains("identity-mismatch");
+        String healthySysid = healthy.controlData().get("Database system identifier");
+        String misdirectedSysid = misdirected.controlData().get("Database system identifier");
+        assertThat(problem(h, "identity-mismatch").path("message").asText()).isEqualTo("cluster \"misdirected\": data directory \""
+                + healthy.dataDir() + "\" has system identifier " + healthySysid + ", PostgreSQL 15, but repository \"" + repo
+                + "\" pins cluster \"misdirected\" to system identifier " + misdirectedSysid + ", PostgreSQL 15");
+    }
+
+    @Test
+    @Order(11)
+    void aMissingSegmentAfterTheNewestBackupIsAWalGap() throws IOException {
+        assertThat(checkedSegment).as("segment from the check test").isNotNull();
+        // One more switch, so that the checked segment lies between archived ones, then remove it from the repository.
+        ok(pgproof("check", "--cluster", "healthy"), "second check of healthy");
+        Path dir = repo.resolve("healthy/wal/" + checkedSegment.substring(0, 16));
+        String[] copies = dir.toFile().list((d, n) -> n.startsWith(checkedSegment + "-"));
+        assertThat(copies).hasSize(1);
+        Files.delete(dir.resolve(copies[0]));
+
+        PgCluster.ProcessResult r = pgproof("clusters", "--cluster", "healthy", "--output", "json");
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(UNPROTECTED);
+        JsonNode h = JSON.readTree(r.stdout()).path("clusters").get(0);
+        assertThat(codes(h)).contains("wal-gap");
+        assertThat(h.path("newestBackup").path("walGapFirst").asText()).isEqualTo(checkedSegment);
+        assertThat(h.path("newestBackup").path("walGapLast").asText()).isEqualTo(checkedSegment);
+        assertThat(problem(h, "wal-gap").path("message").asText()).startsWith("cluster \"healthy\": WAL gap after backup " + label
+                + ": 1 segment(s) from " + checkedSegment + " to " + checkedSegment + " are missing from repository \"" + repo + "\"");
+    }
+
+    @Test
+    @Order(12)
+    void onAStandbyCheckChecksWhatItCanAndSaysWhatItCannot_clustersCoversItThroughItsArchiveCommand() throws IOException {
+        Path standbys = Files.createDirectories(root.resolve("standbys"));
+        PgCluster.chownToOwner(standbys, false);
+        Path data = standbys.resolve("standby");
+        PgCluster.runAsOwner(List.of(PgCluster.bin("pg_basebackup"), "-D", data.toString(), "-R", "-X", "stream", "-h",
+                healthy.socketDir().toString(), "-p", Integer.toString(healthy.port())), null, standbys).assertOk("pg_basebackup");
+        standby = new PgCluster(data, standbys.resolve("sock"), PgCluster.freePort());
+        standby.start();
+        assertThat(standby.psql("SELECT pg_is_in_recovery()")).isEqualTo("t");
+
+        PgCluster.ProcessResult r = pgproof("check", "--cluster", "healthy", "--pgdata", data.toString());
+        ok(r, "check on the standby");
+        assertThat(r.stdout()).startsWith("check of cluster \"healthy\" (standby): identity, archive settings and repository OK; no WAL switch "
+                + "on a standby (newest archived segment: ");
+        assertThat(r.stderr()).contains("cluster \"healthy\": a standby with archive_mode = on does not archive: its primary does")
+                .contains("cluster \"healthy\": on a standby pgproof cannot force a WAL switch (pg_switch_wal() runs only on a primary)");
+
+        PgCluster.ProcessResult c = pgproof("clusters", "--output", "json");
+        JsonNode doc = JSON.readTree(c.stdout());
+        JsonNode s = null;
+        for (JsonNode row : doc.path("clusters")) {
+            if (row.path("dataDirectory").asText().equals(data.toRealPath().toString())) {
+                s = row;
+            }
+        }
+        assertThat(s).as("standby row in " + c.stdout()).isNotNull();
+        assertThat(s.path("standby").asBoolean()).isTrue();
+        assertThat(s.path("pgproofCluster").asText()).as(s.toString()).isEqualTo("healthy");
+        assertThat(codes(s)).as(s.toString()).doesNotContain("not-covered", "archive-command-other-cluster", "identity-mismatch");
+        assertThat(strings(s.path("notes"))).anyMatch(n -> n.startsWith("covered through its archive_command (cluster \"healthy\""))
+                .contains("standby: WAL is archived by its primary (archive_mode is on, not always)");
     }
 
     // ------------------------------------------------------------------ helpers
