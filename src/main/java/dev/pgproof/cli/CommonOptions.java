@@ -38,7 +38,7 @@ final class CommonOptions {
     @Option(names = "--jobs", paramLabel = "N", description = "parallel copies for backup and restore (default: number of cores) ($PGPROOF_JOBS)")
     String jobs;
 
-    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup waits for its WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
+    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup and check wait for WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
     String archiveTimeout;
 
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
