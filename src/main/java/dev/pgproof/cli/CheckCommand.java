@@ -18,7 +18,8 @@ import picocli.CommandLine.Mixin;
             "Connects with the identity checks (the server is this data directory's and the cluster pinned in the repository), confirms "
                 + "that archive_mode is on and that archive_command calls pgproof archive-push for this cluster and this repository, "
                 + "forces a WAL switch and waits (--archive-timeout, default 60 s) until that segment is in the repository; reports how "
-                + "long it took. Fails early when the archiver has failed three times on that segment, quoting pg_stat_archiver. On a "
+                + "long it took. Fails early when the archiver has failed three times since the switch on that segment or one before it (it "
+                + "archives in order), quoting pg_stat_archiver. On a "
                 + "standby it checks the identity, the settings and the repository, and says that a WAL switch is only possible on the "
                 + "primary."})
 final class CheckCommand implements Callable<Integer> {

@@ -168,7 +168,8 @@ public final class ArchiveCheck {
     private PgproofException notArchived(String segment, Map<String, Object> st, String why) {
         String failed = st.get("last_failed_wal") == null ? "pg_stat_archiver reports no failure"
                 : "pg_stat_archiver: last failed " + st.get("last_failed_wal") + " at " + st.get("last_failed_time") + ", " + st.get("failed_count")
-                        + " failures; last archived " + st.get("last_archived_wal") + " at " + st.get("last_archived_time");
+                        + " failures; " + (st.get("last_archived_wal") == null ? "nothing archived yet"
+                                : "last archived " + st.get("last_archived_wal") + " at " + st.get("last_archived_time"));
         return new PgproofException(ExitCode.CHECK_FAILED, "cluster \"" + lc.name() + "\": WAL segment " + segment
                 + " did not reach repository \"" + storage.describe() + "\": " + why + " (" + failed + ")",
                 "the server log (" + lc.pgdata() + "/log, or /var/log/postgresql) shows archive_command's error",

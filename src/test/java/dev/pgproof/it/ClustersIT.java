@@ -302,7 +302,7 @@ class ClustersIT {
 
     @Test
     @Order(8)
-    void checkFailsWhenTheSegmentDoesNotArrive_quotingPgStatArchiver() {
+    void checkFailsWhenTheSegmentDoesNotArrive_quotingPgStatArchiver_clustersReportsTheFailingArchiver() throws IOException {
         // Right cluster and repository, but archive-push cannot start (its configuration file does not exist).
         String broken = Pgproof.LAUNCHER + " archive-push --cluster misdirected --repo " + repo + " --config /nonexistent/pgproof.conf %p";
         setArchiveCommand(misdirected, broken);
@@ -314,9 +314,19 @@ class ClustersIT {
             List<String> err = errorLines(r.stderr());
             assertThat(err.get(0)).matches("ERROR: cluster \"misdirected\": WAL segment [0-9A-F]{24} did not reach repository \""
                     + java.util.regex.Pattern.quote(repo.toString()) + "\": .* \\(pg_stat_archiver: last failed [0-9A-F]{24} at .*, [0-9]+ "
-                    + "failures; last archived .*\\)");
+                    + "failures; (nothing archived yet|last archived [0-9A-F]{24}.* at .*)\\)");
             assertThat(err.get(1)).startsWith("HINT: the server log");
             assertThat(secs).as("check gives up within its archive-timeout").isLessThan(40);
+
+            // The archiver's failures are what clusters reports as failing archiving.
+            PgCluster.ProcessResult c = pgproof("clusters", "--cluster", "misdirected", "--output", "json");
+            assertThat(c.exitCode()).as(c.stderr()).isEqualTo(UNPROTECTED);
+            JsonNode m = JSON.readTree(c.stdout()).path("clusters").get(0);
+            assertThat(codes(m)).contains("archive-failing").doesNotContain("archive-command-other-cluster");
+            assertThat(problem(m, "archive-failing").path("message").asText())
+                    .matches("cluster \"misdirected\": WAL archiving is failing: [0-9A-F]{24} failed at \\S+ \\([0-9]+ failures since statistics "
+                            + "reset\\), last success never, [0-9]+ WAL files waiting");
+            assertThat(m.path("archiving").path("failedCount").asLong()).isPositive();
         } finally {
             resetArchiveCommand(misdirected);
         }
