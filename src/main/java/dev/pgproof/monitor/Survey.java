@@ -112,6 +112,10 @@ public final class Survey {
             problems.add(problem("data-directory-missing", who + ": data directory \"" + f.dataDirectory() + "\" does not exist",
                     section != null ? "fix pgdata in section [" + section.name() + "]" + inConfig() + ", or remove the section"
                             : "remove the cluster's registration (pg_dropcluster) if it is gone"));
+        } else if (!LiveCluster.looksLikeDataDir(f.dataDirectory())) {
+            problems.add(problem("not-a-data-directory", who + ": \"" + f.dataDirectory() + "\" is not a PostgreSQL data directory (no PG_VERSION, "
+                    + "no global/pg_control)", section != null ? "fix pgdata in section [" + section.name() + "]" + inConfig()
+                            : "check what this directory is"));
         } else {
             try {
                 owner = Files.getOwner(f.dataDirectory()).getName();
@@ -133,6 +137,17 @@ public final class Survey {
                         + "\" pins this system identifier); no section" + inConfig() + " names this data directory"
                         + (sectionNamed(section.name()) != null ? " (section [" + section.name() + "] names its primary's)" : ""));
             }
+        }
+        List<String> alsoNaming = new ArrayList<>();
+        for (Section other : sections) {
+            if (section != null && other != section && f.dataDirectory() != null && Discovery.real(other.pgdata()).equals(f.dataDirectory())) {
+                alsoNaming.add("[" + other.name() + "]");
+            }
+        }
+        if (!alsoNaming.isEmpty()) {
+            problems.add(problem("duplicate-section", who + ": sections [" + section.name() + "] and " + String.join(", ", alsoNaming)
+                    + inConfig() + " name the same data directory \"" + f.dataDirectory() + "\"; it is judged as [" + section.name() + "]",
+                    "keep one section per data directory: a cluster has one name, one identity pin and one archive"));
         }
         boolean standby = "standby".equals(f.status()) || probe != null && Boolean.TRUE.equals(probe.inRecovery());
         ClusterStatus.Archiving archiving = null;
