@@ -32,6 +32,11 @@ timeit() { # prints milliseconds per call, sorted
 }
 report() { awk -v name="$1" '{a[NR]=$1} END {printf "%-28s %d segments: min %d ms, p50 %d ms, max %d ms\n", name, NR, a[1], a[int((NR+1)/2)], a[NR]}'; }
 timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" | report "pgproof archive-push"
+# The same segments once they are acknowledged in a spool (as after the agent or a push-ahead stored
+# them): the launcher answers without starting Java. The first pass writes the acknowledgements.
+mkdir -p "$work/spool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/spool"
+timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" >/dev/null
+timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" | report "pgproof, acknowledged (agent)"
 if command -v pgbackrest >/dev/null; then
   mkdir -p "$work/pgbr"; chown "$user" "$work/pgbr" 2>/dev/null || true
   cat > "$work/pgbackrest.conf" <<CONF

@@ -5,7 +5,9 @@ import dev.pgproof.cluster.LiveCluster;
 import dev.pgproof.cluster.Owner;
 import dev.pgproof.config.Setting;
 import dev.pgproof.config.Settings;
+import dev.pgproof.expire.Retention;
 import dev.pgproof.io.Compression;
+import dev.pgproof.lock.RepoLock;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.storage.Storage;
@@ -49,8 +51,11 @@ final class BackupCommand implements Callable<Integer> {
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
+        Retention.Policy policy = ExpireCommand.policy(s);
+        boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
-        try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
+        try (RepoLock lock = RepoLock.exclusive(storage, ctx.layout(), "backup", "backup");
+                LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
             Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
             BackupManifest m = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
@@ -60,6 +65,10 @@ final class BackupCommand implements Callable<Integer> {
                     Sizes.bytes(m.size()), m.files().size(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),
                     Sizes.rate(m.size(), nanos));
             System.out.println(m.label());
+            if (expireAfter && policy.isSet()) {
+                Log.info("expire after backup: %s", policy.describe());
+                ExpireCommand.run(storage, ctx, pinned, policy, false);
+            }
         }
         return 0;
     }

@@ -35,7 +35,7 @@ import picocli.CommandLine.Option;
                 + "For each: version, port, data directory, system identifier, running or not, the pgproof cluster (section) that covers it, "
                 + "WAL archiving (archive_mode, archive_command and pg_stat_archiver, read as the cluster owner), the newest complete backup "
                 + "and the WAL after it, and the newest proof. Every problem is named with a hint. Exits 0 only when no cluster has a "
-                + "problem (a stopped cluster that pgproof does not cover is listed, not judged), 13 otherwise: fit for cron or a "
+                + "problem (a stopped cluster that pgproof does not cover is listed, not judged), 14 otherwise: fit for cron or a "
                 + "monitoring check. JSON: docs/json-output.md."})
 final class ClustersCommand implements Callable<Integer> {
     @Mixin
@@ -75,8 +75,9 @@ final class ClustersCommand implements Callable<Integer> {
         String configPath = cf.path() == null ? null : cf.path().toString();
         Log.info("looking for PostgreSQL clusters on this host: postmaster processes, /etc/postgresql and %d configured cluster(s)%s",
                 sections.size(), configPath == null ? " (no configuration file)" : " in \"" + configPath + "\"");
-        Survey survey = new Survey(sections, repo -> Context.storageAt(Path.of(repo).toAbsolutePath().normalize()), configPath, Instant.now(),
-                s.duration(Setting.BACKUP_MAX_AGE), s.duration(Setting.PROOF_MAX_AGE));
+        // Each repository is opened with its cluster's settings: an encrypted one needs that cluster's secret.
+        Survey survey = new Survey(sections, (name, repo) -> new Context(s.forCluster(name)).storageAt(Path.of(repo).toAbsolutePath().normalize()),
+                configPath, Instant.now(), s.duration(Setting.BACKUP_MAX_AGE), s.duration(Setting.PROOF_MAX_AGE));
         List<Discovery.Found> found = new ArrayList<>();
         for (Discovery.Found f : Discovery.host().scan(sections.stream().map(Survey.Section::pgdata).toList())) {
             Survey.Section cover = f.dataDirectory() == null ? null : survey.coveringSection(f.dataDirectory());

@@ -44,6 +44,27 @@ final class CommonOptions {
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
     String connectTimeout;
 
+    @Option(names = "--spool-path", paramLabel = "DIR", description = "local spool for archive-push acknowledgements (push-ahead, agent, fast answers) ($PGPROOF_SPOOL_PATH)")
+    String spoolPath;
+
+    @Option(names = "--push-ahead", paramLabel = "N", description = "archive-push also pushes up to N more ready WAL files (default 4; needs --spool-path) ($PGPROOF_PUSH_AHEAD)")
+    String pushAhead;
+
+    @Option(names = "--cipher-key-file", paramLabel = "FILE", description = "encrypted repository: file with the key, 64 hex digits, mode 0600 ($PGPROOF_CIPHER_KEY_FILE)")
+    String cipherKeyFile;
+
+    @Option(names = "--cipher-pass-file", paramLabel = "FILE", description = "encrypted repository: file with the passphrase, mode 0600 ($PGPROOF_CIPHER_PASS_FILE; or the passphrase itself in $PGPROOF_CIPHER_PASS)")
+    String cipherPassFile;
+
+    @Option(names = "--retention-full", paramLabel = "N", description = "expire: keep the newest N full backups ($PGPROOF_RETENTION_FULL)")
+    String retentionFull;
+
+    @Option(names = "--retention-days", paramLabel = "DAYS", description = "expire: keep a recovery window of DAYS days ($PGPROOF_RETENTION_DAYS)")
+    String retentionDays;
+
+    @Option(names = "--expire-after-backup", paramLabel = "on|off", description = "run expire after each successful backup when a retention is set (default on) ($PGPROOF_EXPIRE_AFTER_BACKUP)")
+    String expireAfterBackup;
+
     Settings settings() {
         return settings(Map.of());
     }
@@ -63,6 +84,13 @@ final class CommonOptions {
         put(m, Setting.JOBS, jobs);
         put(m, Setting.ARCHIVE_TIMEOUT, archiveTimeout);
         put(m, Setting.CONNECT_TIMEOUT, connectTimeout);
+        put(m, Setting.SPOOL_PATH, spoolPath);
+        put(m, Setting.PUSH_AHEAD, pushAhead);
+        put(m, Setting.CIPHER_KEY_FILE, cipherKeyFile);
+        put(m, Setting.CIPHER_PASS_FILE, cipherPassFile);
+        put(m, Setting.RETENTION_FULL, retentionFull);
+        put(m, Setting.RETENTION_DAYS, retentionDays);
+        put(m, Setting.EXPIRE_AFTER_BACKUP, expireAfterBackup);
         return Settings.load(config, m, System.getenv());
     }
 

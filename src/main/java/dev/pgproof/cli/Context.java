@@ -2,6 +2,7 @@ package dev.pgproof.cli;
 
 import dev.pgproof.config.Setting;
 import dev.pgproof.config.Settings;
+import dev.pgproof.crypto.Encryption;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
 import dev.pgproof.repo.RepoLayout;
@@ -25,14 +26,39 @@ final class Context {
         return storageAt(settings.path(Setting.REPO));
     }
 
-    /** Opens a repository root that must exist. */
-    static Storage storageAt(Path repo) {
+    /** Opens a repository root that must exist, with this context's encryption secret. */
+    Storage storageAt(Path repo) {
         if (!Files.isDirectory(repo)) {
             throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + repo + "\" does not exist",
                     "check --repo (or PGPROOF_REPO, or repo in the configuration file) and that the file system is mounted",
                     "a new repository is created by: pgproof init --cluster <name> --repo " + repo + " --pgdata <data directory>");
         }
-        return new PosixStorage(repo);
+        return Encryption.open(posix(repo), secret());
+    }
+
+    /** A local repository; owner-only modes (0600 files, 0700 directories) when it is encrypted. */
+    static Storage posix(Path repo) {
+        Storage raw = new PosixStorage(repo);
+        try {
+            return Encryption.isEncrypted(raw) ? new PosixStorage(repo, true) : raw;
+        } catch (java.io.IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read repository \"" + repo + "\": " + e.getMessage(),
+                    "check that it is mounted and readable by this user");
+        }
+    }
+
+    /** The acknowledgement spool of this cluster, or null when spool-path is not set. */
+    dev.pgproof.wal.AckSpool spool() {
+        String p = settings.get(Setting.SPOOL_PATH);
+        return p == null || p.isBlank() ? null : new dev.pgproof.wal.AckSpool(Path.of(p).toAbsolutePath(), settings.cluster());
+    }
+
+    /** The repository key or passphrase source (never the secret itself on the command line). */
+    Encryption.Secret secret() {
+        String key = settings.get(Setting.CIPHER_KEY_FILE);
+        String pass = settings.get(Setting.CIPHER_PASS_FILE);
+        return new Encryption.Secret(key == null ? null : Path.of(key).toAbsolutePath(), pass == null ? null : Path.of(pass).toAbsolutePath(),
+                key == null && pass == null ? System.getenv(Encryption.PASS_ENV) : null);
     }
 
     RepoLayout layout() {
@@ -62,6 +88,12 @@ final class Context {
     String commandOptions() {
         StringBuilder sb = new StringBuilder(" --cluster ").append(settings.cluster());
         sb.append(" --repo ").append(shellQuote(settings.path(Setting.REPO).toString()));
+        for (Setting file : new Setting[] {Setting.SPOOL_PATH, Setting.CIPHER_KEY_FILE, Setting.CIPHER_PASS_FILE}) {
+            String v = settings.get(file);
+            if (v != null) {
+                sb.append(" --").append(file.key).append(' ').append(shellQuote(Path.of(v).toAbsolutePath().toString()));
+            }
+        }
         if (settings.configFile().path() != null && !settings.configFile().path().toString().equals(dev.pgproof.config.ConfigFile.DEFAULT_PATH)) {
             sb.append(" --config ").append(shellQuote(settings.configFile().path().toString()));
         }

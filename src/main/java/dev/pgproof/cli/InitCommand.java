@@ -3,11 +3,11 @@ package dev.pgproof.cli;
 import dev.pgproof.cluster.LiveCluster;
 import dev.pgproof.cluster.Owner;
 import dev.pgproof.config.Setting;
+import dev.pgproof.crypto.Encryption;
 import dev.pgproof.config.Settings;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
 import dev.pgproof.repo.RepoLayout;
-import dev.pgproof.storage.PosixStorage;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
@@ -48,19 +48,19 @@ final class InitCommand implements Callable<Integer> {
         try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), user(s),
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo.toString())) {
             ClusterIdentity id = lc.identity();
-            Storage storage = new PosixStorage(repo);
-            try {
+                        try {
                 Files.createDirectories(repo);
             } catch (IOException e) {
                 throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + repo + "\": " + e.getMessage(),
                         "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + repo);
             }
+            Context ctx = new Context(s);
+            Storage storage = encryptIfNew(repo, ctx.secret());
             RepoLayout layout = new RepoLayout(cluster);
             boolean existed = pin(storage, layout, lc, id);
             Log.info("cluster \"%s\" %s in repository \"%s\": %s, WAL segment size %d, block size %d, data checksums %s", cluster,
                     existed ? "was already initialised" : "initialised", repo, id.describe(), id.walSegmentSize(), id.blockSize(),
                     id.dataChecksums() ? "on" : "off");
-            Context ctx = new Context(s);
             String archiveCommand = Context.launcher() + " archive-push" + ctx.commandOptions() + " %p";
             String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions() + " %f \"%p\"";
             System.out.println("archive_mode = on");
@@ -71,6 +71,26 @@ final class InitCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** A new (empty) repository with a key or passphrase set becomes encrypted; then the repository is opened as any command does. */
+    private static Storage encryptIfNew(Path repo, Encryption.Secret secret) {
+        Storage raw = Context.posix(repo);
+        try {
+            if (secret.given() && !Encryption.isEncrypted(raw) && raw.listPrefixes("").isEmpty() && raw.list("").isEmpty()) {
+                Encryption.initialise(new dev.pgproof.storage.PosixStorage(repo, true), secret);
+                Log.info("repository \"%s\" is encrypted (AES-256-GCM); keep the %s safe: without it no backup can be restored",
+                        raw.describe(), secret.keyFile() != null ? "key file" : "passphrase");
+                if (secret.keyFile() == null && secret.passFile() == null) {
+                    Log.warn("the passphrase came from %s: archive_command and restore_command do not see this variable; "
+                            + "put cipher-pass-file in the configuration file", Encryption.PASS_ENV);
+                }
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read repository \"" + raw.describe() + "\": " + e.getMessage(),
+                    "check that it is mounted and writable by the cluster owner");
+        }
+        return Encryption.open(Context.posix(repo), secret);
     }
 
     static String user(Settings s) {

@@ -3,6 +3,7 @@ package dev.pgproof.cli;
 import dev.pgproof.cluster.Owner;
 import dev.pgproof.config.Setting;
 import dev.pgproof.config.Settings;
+import dev.pgproof.lock.RepoLock;
 import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.restore.RecoveryTarget;
@@ -11,6 +12,7 @@ import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
+import dev.pgproof.util.TestHooks;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -101,8 +103,21 @@ final class RestoreCommand implements Callable<Integer> {
         Map<Integer, Path> ts = new HashMap<>();
         tablespaceMap.forEach((k, v) -> ts.put(k, Path.of(v).toAbsolutePath()));
         String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions() + " %f \"%p\"";
-        restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts));
+        try (RepoLock hold = holdQuietly(storage, ctx, m.label())) {
+            TestHooks.pause("restore-held", m.label());
+            restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts));
+        }
         Log.info("restored into \"%s\"; start PostgreSQL on it to recover (restore_command = '%s')", dest, restoreCommand);
         return 0;
+    }
+
+    /** A hold keeps expire away from the backup while it is copied; a read-only repository only gets a warning. */
+    private static RepoLock holdQuietly(Storage storage, Context ctx, String label) {
+        try {
+            return RepoLock.hold(storage, ctx.layout(), label, "restore");
+        } catch (PgproofException e) {
+            Log.warn("could not put a hold on backup %s (%s): an expire running meanwhile could remove it", label, e.getMessage());
+            return null;
+        }
     }
 }

@@ -6,10 +6,14 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.io.Compression;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.AckSpool;
 import dev.pgproof.wal.ArchiveGet;
 import dev.pgproof.wal.ArchivePush;
+import dev.pgproof.wal.PushAhead;
 import dev.pgproof.wal.WalArchive;
 import java.nio.file.Path;
 
@@ -30,11 +34,25 @@ final class WalCommands {
         }
         Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
         Context ctx = new Context(s);
+        AckSpool spool = ctx.spool();
+        if (spool != null) {
+            try {
+                java.util.Optional<String> key = spool.matches(file);
+                if (key.isPresent()) {
+                    Log.info("archive-push: %s is already durable for cluster \"%s\" as %s (acknowledged in %s, %d ms)", file.getFileName(),
+                            ctx.layout().cluster(), key.get(), spool.dir(), (System.nanoTime() - t0) / 1_000_000);
+                    return 0;
+                }
+            } catch (java.io.IOException e) {
+                Log.warn("archive-push: could not read the acknowledgement spool %s (%s); pushing", spool.dir(), e.getMessage());
+            }
+        }
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
         int level = s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel);
-        ArchivePush.Result r = new ArchivePush(new WalArchive(storage, ctx.layout()), id, c, level).push(file);
+        ArchivePush push = new ArchivePush(new WalArchive(storage, ctx.layout()), id, c, level);
+        ArchivePush.Result r = spool == null ? push.push(file) : PushAhead.pushAndAck(push, spool, file);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         if (r.alreadyStored()) {
             Log.info("archive-push: %s was already stored for cluster \"%s\" with identical content (%d ms)", r.name(), ctx.layout().cluster(), ms);
@@ -42,7 +60,28 @@ final class WalCommands {
             Log.info("archive-push: stored %s for cluster \"%s\" (%s, %s stored, %d ms)", r.name(), ctx.layout().cluster(),
                     Sizes.bytes(r.size()), Sizes.bytes(r.storedSize()), ms);
         }
+        int ahead = s.intValue(Setting.PUSH_AHEAD, 4);
+        if (spool != null && ahead > 0 && file.getParent() != null && file.getParent().getFileName().toString().equals("pg_wal")) {
+            pushAhead(new PushAhead(push, spool, file.getParent()), r.name(), ahead, s.jobs(), ctx);
+        }
         return 0;
+    }
+
+    /** Best effort: the file PostgreSQL asked for is already stored, so nothing here can fail the call. */
+    private static void pushAhead(PushAhead pa, String except, int max, int jobs, Context ctx) {
+        try {
+            long t0 = System.nanoTime();
+            java.util.List<Path> ready = pa.ready(except, max);
+            if (ready.isEmpty()) {
+                return;
+            }
+            PushAhead.Round round = pa.pushAll(ready, jobs);
+            Log.info("archive-push: pushed %d more ready WAL file%s ahead for cluster \"%s\" (%s, %d failed, %d ms)", round.pushed(),
+                    round.pushed() == 1 ? "" : "s", ctx.layout().cluster(), Sizes.bytes(round.bytes()), round.failed(),
+                    (System.nanoTime() - t0) / 1_000_000);
+        } catch (java.io.IOException | RuntimeException e) {
+            Log.warn("archive-push: pushing ahead skipped: %s", e.getMessage());
+        }
     }
 
     /** Failures other than NOT_FOUND become exit codes above 125 in {@link Cli#run}. */

@@ -17,6 +17,13 @@ public enum Setting {
     JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
     CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
+    SPOOL_PATH("spool-path", null, "local directory for archive-push acknowledgements (push-ahead, agent, the launcher's fast answer); owned by the cluster owner"),
+    PUSH_AHEAD("push-ahead", "4", "archive-push: also push up to N more WAL files PostgreSQL marked ready, in parallel (needs spool-path; 0 = off)"),
+    CIPHER_KEY_FILE("cipher-key-file", null, "encryption: file holding the repository key, 64 hex digits (readable only by its owner)"),
+    CIPHER_PASS_FILE("cipher-pass-file", null, "encryption: file holding the repository passphrase (readable only by its owner); or $PGPROOF_CIPHER_PASS"),
+    RETENTION_FULL("retention-full", null, "expire: keep the newest N full backups (with retention-days: keep what either keeps)"),
+    RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
+    EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off"),
     BACKUP_MAX_AGE("backup-max-age", "26h", "clusters: a newest complete backup older than this is a problem (e.g. 26h, 7d)"),
     PROOF_MAX_AGE("proof-max-age", "8d", "clusters: a newest proof older than this is a problem (e.g. 8d)");
 

@@ -26,7 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /**
  * Judges every cluster found on a host: is it covered by a pgproof section, does its server archive
@@ -42,19 +42,20 @@ public final class Survey {
     public record Section(String name, Path pgdata, String repo, Duration backupMaxAge, Duration proofMaxAge) {}
 
     private final List<Section> sections;
-    private final Function<String, Storage> repos;
+    private final BiFunction<String, String, Storage> repos;
     private final String configPath;
     private final Instant now;
     private final Duration backupMaxAge;
     private final Duration proofMaxAge;
 
     /**
-     * @param repos      opens a repository root; throws {@link PgproofException} when it cannot
+     * @param repos      opens a repository root for a cluster (its name, the root), with that cluster's settings
+     *                   (an encrypted repository needs its secret); throws {@link PgproofException} when it cannot
      * @param configPath the configuration file the sections came from, for hints (null: none)
      * @param backupMaxAge the limit for clusters covered only through their archive_command
      * @param proofMaxAge  likewise
      */
-    public Survey(List<Section> sections, Function<String, Storage> repos, String configPath, Instant now, Duration backupMaxAge,
+    public Survey(List<Section> sections, BiFunction<String, String, Storage> repos, String configPath, Instant now, Duration backupMaxAge,
             Duration proofMaxAge) {
         this.sections = sections;
         this.repos = repos;
@@ -187,7 +188,7 @@ public final class Survey {
         } else {
             Storage storage = null;
             try {
-                storage = repos.apply(section.repo());
+                storage = repos.apply(section.name(), section.repo());
             } catch (PgproofException e) {
                 problems.add(new ClusterStatus.Problem("repository-missing", prefixed(who, e.getMessage()), e.hints()));
             }
@@ -306,11 +307,11 @@ public final class Survey {
         Section named = ac.cluster() == null ? null : sectionNamed(ac.cluster());
         // A section names its primary's data directory: its standby is covered by it, but another primary
         // with its system identifier (a promoted copy) archiving into it is not: two primaries would write one archive.
-        if (repo == null || named != null && !Boolean.TRUE.equals(probe.inRecovery())) {
+        if (repo == null || ac.cluster() == null || named != null && !Boolean.TRUE.equals(probe.inRecovery())) {
             return null;
         }
         try {
-            ClusterIdentity pinned = ClusterInfo.read(repos.apply(repo), new RepoLayout(ac.cluster()));
+            ClusterIdentity pinned = ClusterInfo.read(repos.apply(ac.cluster(), repo), new RepoLayout(ac.cluster()));
             if (pinned.systemIdentifier() == onDisk.systemIdentifier()) {
                 return named != null ? new Section(named.name(), f.dataDirectory(), named.repo(), named.backupMaxAge(), named.proofMaxAge())
                         : new Section(ac.cluster(), f.dataDirectory(), repo, backupMaxAge, proofMaxAge);

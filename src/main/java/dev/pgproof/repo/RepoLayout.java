@@ -75,4 +75,22 @@ public final class RepoLayout {
     public String proof(String label) {
         return proofPrefix() + label + ".json";
     }
+
+    public String lockPrefix() {
+        return cluster + "/lock/";
+    }
+
+    /** An exclusive lock of the cluster: "backup" (backup and expire) or "prove". */
+    public String lock(String name) {
+        return lockPrefix() + name + ".lock";
+    }
+
+    public String holdPrefix() {
+        return lockPrefix() + "hold/";
+    }
+
+    /** A shared hold on one backup by a reader (restore, prove): expire leaves a held backup alone. */
+    public String hold(String label, String token) {
+        return holdPrefix() + label + "." + token + ".json";
+    }
 }

@@ -26,9 +26,18 @@ import java.util.stream.Stream;
 public final class PosixStorage implements Storage {
     private static final String TMP_MARK = ".tmp.";
     private final Path root;
+    private final String fileMode;
+    private final String dirMode;
 
     public PosixStorage(Path root) {
+        this(root, false);
+    }
+
+    /** With {@code ownerOnly}, files are created 0600 and directories 0700 (an encrypted repository); else 0640 and 0750. */
+    public PosixStorage(Path root, boolean ownerOnly) {
         this.root = root.toAbsolutePath().normalize();
+        this.fileMode = ownerOnly ? "rw-------" : "rw-r-----";
+        this.dirMode = ownerOnly ? "rwx------" : "rwxr-x---";
     }
 
     public Path root() {
@@ -116,15 +125,11 @@ public final class PosixStorage implements Storage {
     @Override
     public Writer create(String key) throws IOException {
         Path target = pathOf(key);
-        mkdirs(target.getParent());
+        mkdirs(target.getParent(), dirMode);
         Path tmp = target.resolveSibling("." + target.getFileName() + TMP_MARK + ProcessHandle.current().pid() + "."
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-        try {
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r-----"));
-        } catch (UnsupportedOperationException ignored) {
-            // not a POSIX file system
-        }
+        FileChannel ch = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(fileMode)));
         return new PosixWriter(target, tmp, ch);
     }
 
@@ -133,17 +138,34 @@ public final class PosixStorage implements Storage {
         Path p = pathOf(key);
         if (Files.deleteIfExists(p)) {
             fsyncDir(p.getParent());
+            pruneEmptyParents(p.getParent());
+        }
+    }
+
+    /**
+     * Removes directories a delete left empty (an expired backup's tree, an old WAL directory), up to
+     * but not including {@code <root>/<cluster>/<area>}. A directory that is not empty stays.
+     */
+    private void pruneEmptyParents(Path dir) throws IOException {
+        while (dir != null && dir.startsWith(root) && root.relativize(dir).getNameCount() > 2) {
+            try {
+                Files.delete(dir);
+            } catch (java.nio.file.DirectoryNotEmptyException | java.nio.file.NoSuchFileException e) {
+                return;
+            }
+            dir = dir.getParent();
+            fsyncDir(dir);
         }
     }
 
     /** Creates directories, fsyncing each new one's parent so the entry survives a crash. */
-    static void mkdirs(Path dir) throws IOException {
+    static void mkdirs(Path dir, String mode) throws IOException {
         if (Files.isDirectory(dir)) {
             return;
         }
-        mkdirs(dir.getParent());
+        mkdirs(dir.getParent(), mode);
         try {
-            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(mode)));
         } catch (FileAlreadyExistsException e) {
             return;
         }

@@ -46,8 +46,8 @@ import org.junit.jupiter.api.io.TempDir;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClustersIT {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int UNPROTECTED = 13;
-    private static final int CHECK_FAILED = 14;
+    private static final int UNPROTECTED = 14;
+    private static final int CHECK_FAILED = 15;
     private static final Path PG_CREATECLUSTER = Path.of("/usr/bin/pg_createcluster");
 
     @TempDir

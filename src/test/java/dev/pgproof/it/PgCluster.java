@@ -613,6 +613,40 @@ public final class PgCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * Every user table of the public schema with "row count:md5 of its rows in order", to compare a
+     * restored copy with its source table by table.
+     */
+    public Map<String, String> tableDigests() {
+        String names = psql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c "
+                + "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')");
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String t : names.split(" ")) {
+            if (!t.isEmpty()) {
+                out.put(t, psql("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '-') FROM " + t + " t"));
+            }
+        }
+        return out;
+    }
+
+    /** Switches to a new WAL segment and waits until the one switched out is archived; returns its name. */
+    public String switchWalAndAwaitArchived(Duration timeout) {
+        String segment = psql("SELECT pg_walfile_name(pg_switch_wal())");
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            String[] st = psql("SELECT coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') FROM pg_stat_archiver")
+                    .split("\\|", -1);
+            if (st[0].length() >= 24 && st[0].substring(0, 24).compareTo(segment) >= 0) {
+                return segment;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("segment " + segment + " was not archived within " + timeout + ": pg_stat_archiver says last archived "
+                        + st[0] + ", " + st[1] + " failures, last failed " + st[2] + "\n--- log ---\n" + logTail(40));
+            }
+            pause(200);
+        }
+    }
+
     /** Thread.sleep for polling loops in tests. */
     public static void pause(long ms) {
         try {

@@ -33,7 +33,7 @@ class SurveyTest {
         Files.writeString(data.resolve("PG_VERSION"), "15\n");
         Path other = Files.createDirectories(tmp.resolve("other/data"));
         survey = new Survey(List.of(new Survey.Section("main", data, "/backup/pgproof", Duration.ofHours(26), Duration.ofDays(8)),
-                new Survey.Section("other", other, "/backup/pgproof", Duration.ofHours(26), Duration.ofDays(8))), repo -> {
+                new Survey.Section("other", other, "/backup/pgproof", Duration.ofHours(26), Duration.ofDays(8))), (cluster, repo) -> {
                     throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + repo + "\" does not exist");
                 }, "/etc/pgproof/pgproof.conf", Instant.parse("2026-11-25T12:00:00Z"), Duration.ofHours(26), Duration.ofDays(8));
     }

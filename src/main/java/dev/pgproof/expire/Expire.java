@@ -1,0 +1,177 @@
+package dev.pgproof.expire;
+
+import dev.pgproof.lock.RepoLock;
+import dev.pgproof.repo.BackupCatalog;
+import dev.pgproof.repo.BackupManifest;
+import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.Storage;
+import dev.pgproof.util.Log;
+import dev.pgproof.util.Sizes;
+import dev.pgproof.util.TestHooks;
+import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalFileName;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Removes what a retention policy no longer keeps: expired backups, backups left incomplete by an
+ * interrupted run, and WAL older than every kept backup needs. The caller holds the cluster's
+ * "backup" lock, so no backup is in progress; backups held by a restore or prove are kept.
+ *
+ * <p>Order, so that a crash at any point leaves a consistent repository: for each backup its
+ * completion marker first (from then on it is an incomplete backup nobody restores, and the next
+ * run removes the rest), then its manifests, then its data; WAL only after the backups, and only
+ * below the first segment the oldest kept backup needs.
+ */
+public final class Expire {
+    private final Storage storage;
+    private final RepoLayout layout;
+    private final int segSize;
+
+    public Expire(Storage storage, RepoLayout layout, int walSegmentSize) {
+        this.storage = storage;
+        this.layout = layout;
+        this.segSize = walSegmentSize;
+    }
+
+    /** What was (or, dry, would be) removed. */
+    public record Result(List<String> expiredBackups, List<String> removedIncomplete, long walFilesRemoved, String walRemovedFrom,
+            String walRemovedTo, long bytesRemoved, String windowFromBackup, String windowFromTime) {}
+
+    public Result run(Retention.Policy policy, boolean dryRun) throws IOException {
+        String verb = dryRun ? "would remove" : "removing";
+        BackupCatalog catalog = new BackupCatalog(storage, layout);
+        List<BackupCatalog.Entry> entries = catalog.list();
+        List<BackupManifest> complete = new ArrayList<>();
+        List<String> incomplete = new ArrayList<>();
+        for (BackupCatalog.Entry e : entries) {
+            if (e.complete()) {
+                complete.add(e.manifest());
+            } else {
+                incomplete.add(e.label());
+            }
+        }
+        complete.sort(BackupCatalog.BY_STOP_TIME);
+        Set<String> held = new HashSet<>();
+        for (RepoLock.Held h : RepoLock.holds(storage, layout, !dryRun)) {
+            held.add(h.label());
+            Log.info("backup %s is held by %s: it is kept", h.label(), h.lease().describe());
+        }
+        Retention.Plan plan = Retention.plan(complete, policy, held, Instant.now());
+        Log.info("cluster \"%s\": %d complete backup%s; policy: %s", layout.cluster(), complete.size(), complete.size() == 1 ? "" : "s",
+                policy.describe());
+        for (Map.Entry<String, String> k : plan.kept().entrySet()) {
+            Log.info("keeping backup %s (%s)", k.getKey(), k.getValue());
+        }
+
+        // Chunks a kept backup references are never removed, wherever they are stored.
+        Set<String> referenced = new HashSet<>();
+        for (BackupManifest m : plan.keep()) {
+            for (BackupManifest.FileEntry f : m.files()) {
+                if (f.chunks() != null) {
+                    for (BackupManifest.Chunk c : f.chunks()) {
+                        referenced.add(c.key());
+                    }
+                }
+            }
+        }
+
+        long bytes = 0;
+        List<String> expired = new ArrayList<>();
+        for (BackupManifest m : plan.expire()) {
+            if (!dryRun && heldNow(m.label())) {
+                Log.info("backup %s was put on hold meanwhile: it is kept", m.label());
+                continue;
+            }
+            Log.info("%s backup %s (ended %s, %s stored)", verb, m.label(), m.stopTime(), Sizes.bytes(m.storedSize()));
+            bytes += removeBackup(m.label(), referenced, dryRun);
+            expired.add(m.label());
+        }
+        List<String> removedIncomplete = new ArrayList<>();
+        for (String label : incomplete) {
+            if (held.contains(label)) {
+                continue;
+            }
+            Log.info("%s incomplete backup %s (interrupted; never usable for a restore)", verb, label);
+            bytes += removeBackup(label, referenced, dryRun);
+            removedIncomplete.add(label);
+        }
+
+        long first = Retention.firstNeededSegment(plan.keep(), segSize);
+        long walFiles = 0;
+        String from = null;
+        String to = null;
+        if (first >= 0) {
+            TreeMap<String, List<WalArchive.StoredWal>> all = new WalArchive(storage, layout).listAll();
+            for (Map.Entry<String, List<WalArchive.StoredWal>> e : all.entrySet()) {
+                String name = e.getKey();
+                WalFileName.Kind kind = WalFileName.kindOf(name);
+                if (kind == WalFileName.Kind.HISTORY || kind == null) {
+                    continue; // history files are tiny and every later timeline needs them
+                }
+                if (WalFileName.segmentNumber(name.substring(0, 24), segSize) >= first) {
+                    continue;
+                }
+                for (WalArchive.StoredWal w : e.getValue()) {
+                    if (!dryRun) {
+                        storage.delete(w.key());
+                    }
+                    bytes += w.storedSize();
+                    walFiles++;
+                }
+                from = from == null ? name : from;
+                to = name;
+            }
+            if (walFiles > 0) {
+                Log.info("%s %d WAL file%s from %s to %s: older than the start of the oldest kept backup (%s, WAL %s)", verb, walFiles,
+                        walFiles == 1 ? "" : "s", from, to, plan.keep().get(0).label(), plan.keep().get(0).startWal());
+            }
+        }
+        String windowBackup = plan.keep().isEmpty() ? null : plan.keep().get(0).label();
+        String windowTime = plan.keep().isEmpty() ? null : plan.keep().get(0).stopTime();
+        if (windowBackup == null) {
+            Log.info("no complete backup: nothing can be restored yet");
+        } else {
+            Log.info("%s: the restore window %s from %s (end of backup %s) to the end of the archive; %s %s", layout.cluster(),
+                    dryRun ? "would remain" : "is", windowTime, windowBackup, dryRun ? "would free" : "freed", Sizes.bytes(bytes));
+        }
+        return new Result(expired, removedIncomplete, walFiles, from, to, bytes, windowBackup, windowTime);
+    }
+
+    private boolean heldNow(String label) throws IOException {
+        for (RepoLock.Held h : RepoLock.holds(storage, layout, false)) {
+            if (h.label().equals(label)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Marker, then manifests, then data: a crash midway leaves an incomplete backup the next run removes. */
+    private long removeBackup(String label, Set<String> referenced, boolean dryRun) throws IOException {
+        String dir = layout.backupDir(label);
+        List<Storage.ObjectInfo> objects = storage.list(dir);
+        long bytes = 0;
+        for (Storage.ObjectInfo o : objects) {
+            bytes += referenced.contains(o.key()) ? 0 : o.size();
+        }
+        if (dryRun) {
+            return bytes;
+        }
+        storage.delete(layout.completeMarker(label));
+        TestHooks.pause("expire-after-marker", label);
+        storage.delete(layout.manifest(label));
+        for (Storage.ObjectInfo o : objects) {
+            if (!referenced.contains(o.key())) {
+                storage.delete(o.key());
+            }
+        }
+        return bytes;
+    }
+}
