@@ -56,3 +56,18 @@ CONF
   as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
   timeit pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-push | report "pgbackrest archive-push"
 fi
+
+# archive-get of the same segments (restore_command), one process per segment; with a spool and
+# prefetch, most calls take their segment from the spool.
+gettime() {
+  for s in $segs; do
+    t0=$(date +%s%N); (cd "$work" && as "$@" "$s" "$work/got/$s") >/dev/null 2>"$work/err" || { echo "FAILED $s: $(head -c 300 "$work/err")" >&2; }
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  done | sort -n
+}
+mkdir -p "$work/got" "$work/gspool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/got" "$work/gspool"
+gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" | report "pgproof archive-get"
+gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" --spool-path "$work/gspool" | report "pgproof archive-get, prefetch"
+if command -v pgbackrest >/dev/null; then
+  gettime pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-get | report "pgbackrest archive-get"
+fi

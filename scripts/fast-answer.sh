@@ -25,3 +25,39 @@ ack_answer() {
   [ -n "$key" ] && [ "$now" = "$a1 $a2 $a3" ] || return 1
   echo "archive-push: $name is already durable for cluster \"$cluster\" as $key (acknowledged in $spool/$cluster/ack; answered by the launcher)" >&2
 }
+
+# archive-get's fast answer, without Java: the segment was prefetched into the spool (verified
+# against the SHA-256 in its repository name when it was fetched); it is hashed again here and
+# moved into place only if it still matches. Anything else: return 1, Java fetches it.
+get_answer() {
+  local spool="" cluster="" name="" dest="" src ok sha now
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --spool-path) spool="${2:-}"; shift 2 || return 1 ;;
+      --spool-path=*) spool="${1#*=}"; shift ;;
+      --cluster) cluster="${2:-}"; shift 2 || return 1 ;;
+      --cluster=*) cluster="${1#*=}"; shift ;;
+      --) shift; break ;;
+      --*=*) shift ;;
+      --*) shift 2 || return 1 ;;
+      *) if [ -z "$name" ]; then name="$1"; elif [ -z "$dest" ]; then dest="$1"; else return 1; fi; shift ;;
+    esac
+  done
+  while [ $# -gt 0 ]; do
+    if [ -z "$name" ]; then name="$1"; elif [ -z "$dest" ]; then dest="$1"; else return 1; fi; shift
+  done
+  [ -n "$spool" ] && [ -n "$cluster" ] && [ -n "$name" ] && [ -n "$dest" ] || return 1
+  case "$name" in */*|.*) return 1 ;; esac
+  src="$spool/$cluster/get/$name"
+  ok="$src.ok"
+  [ -f "$src" ] && [ -f "$ok" ] || return 1
+  read -r sha <"$ok" || return 1
+  now=$(sha256sum <"$src" 2>/dev/null) || return 1
+  if [ "${now%% *}" != "$sha" ]; then
+    rm -f -- "$src" "$ok"
+    return 1
+  fi
+  mv -f -- "$src" "$dest" 2>/dev/null || return 1
+  rm -f -- "$ok"
+  echo "archive-get: restored $name for cluster \"$cluster\" from the prefetch spool (checksum verified; answered by the launcher)" >&2
+}

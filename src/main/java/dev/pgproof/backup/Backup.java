@@ -36,6 +36,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -239,20 +241,26 @@ public final class Backup {
         throw new IllegalStateException("backup_label without START TIMELINE: " + labelFile);
     }
 
+    /**
+     * Copies every file with {@code jobs} readers and {@code jobs} compressors: a reader reads a file
+     * in 8 MiB chunks and hashes the whole file in order (for backup_manifest); each chunk is then
+     * hashed, compressed and stored on its own, so all cores compress even when one file holds most
+     * of the data. Memory is bounded by 2 x jobs chunk buffers.
+     */
     private List<BackupManifest.FileEntry> copyFiles(String label, List<DataDirScanner.SourceFile> files, long total) {
         List<DataDirScanner.SourceFile> order = new ArrayList<>(files);
         order.sort(Comparator.comparingLong(DataDirScanner.SourceFile::size).reversed());
-        ExecutorService pool = Executors.newFixedThreadPool(opt.jobs(), r -> {
-            Thread t = new Thread(r, "backup-copy");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService readers = Executors.newFixedThreadPool(opt.jobs(), daemon("backup-read"));
+        ExecutorService compressors = Executors.newFixedThreadPool(opt.jobs(), daemon("backup-compress"));
+        BlockingQueue<byte[]> buffers = new ArrayBlockingQueue<>(2 * opt.jobs());
+        for (int i = 0; i < 2 * opt.jobs(); i++) {
+            buffers.add(new byte[CHUNK_SIZE]);
+        }
         List<BackupManifest.FileEntry> out = new ArrayList<>();
         try (Progress progress = new Progress("backup " + label, files.size(), total)) {
             List<Future<BackupManifest.FileEntry>> futures = new ArrayList<>();
-            ThreadLocal<byte[]> buffers = ThreadLocal.withInitial(() -> new byte[CHUNK_SIZE]);
             for (DataDirScanner.SourceFile f : order) {
-                futures.add(pool.submit(() -> copyFile(label, f, buffers.get(), progress)));
+                futures.add(readers.submit(() -> copyFile(label, f, buffers, compressors, progress)));
             }
             for (Future<BackupManifest.FileEntry> fu : futures) {
                 BackupManifest.FileEntry e = fu.get();
@@ -264,25 +272,44 @@ public final class Backup {
             Log.info("backup %s: copied %d files, %s in %s (%s)", label, out.size(), Sizes.bytes(progress.bytes()), Sizes.seconds(el),
                     Sizes.rate(progress.bytes(), el));
         } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof PgproofException) {
-                throw (PgproofException) c;
-            }
-            if (c instanceof IOException) {
-                throw repoError((IOException) c);
-            }
-            throw new IllegalStateException("backup copy failed", c);
+            throw failure(label, e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new PgproofException(ExitCode.INTERRUPTED, "backup " + label + " interrupted");
         } finally {
-            pool.shutdownNow();
+            readers.shutdownNow();
+            compressors.shutdownNow();
         }
         return out;
     }
 
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    private RuntimeException failure(String label, Throwable c) {
+        while (c instanceof ExecutionException && c.getCause() != null) {
+            c = c.getCause();
+        }
+        if (c instanceof PgproofException) {
+            return (PgproofException) c;
+        }
+        if (c instanceof IOException) {
+            return repoError((IOException) c);
+        }
+        if (c instanceof InterruptedException) {
+            return new PgproofException(ExitCode.INTERRUPTED, "backup " + label + " interrupted");
+        }
+        return new IllegalStateException("backup copy failed", c);
+    }
+
     /** Copies one file as chunks; returns null if it vanished (normal: WAL replay recreates it). */
-    private BackupManifest.FileEntry copyFile(String label, DataDirScanner.SourceFile f, byte[] buf, Progress progress) throws IOException {
+    private BackupManifest.FileEntry copyFile(String label, DataDirScanner.SourceFile f, BlockingQueue<byte[]> buffers,
+            ExecutorService compressors, Progress progress) throws IOException, InterruptedException, ExecutionException {
         InputStream in;
         try {
             in = Files.newInputStream(f.source());
@@ -292,28 +319,47 @@ public final class Backup {
             return null;
         }
         MessageDigest whole = Hashes.sha256();
-        List<BackupManifest.Chunk> chunks = new ArrayList<>();
+        List<Future<BackupManifest.Chunk>> parts = new ArrayList<>();
         long offset = 0;
         try (in) {
             int index = 0;
             while (true) {
-                int n = in.readNBytes(buf, 0, buf.length);
+                byte[] buf = buffers.take();
+                int n;
+                try {
+                    n = in.readNBytes(buf, 0, buf.length);
+                } catch (IOException | RuntimeException e) {
+                    buffers.add(buf);
+                    throw e;
+                }
                 if (n == 0 && index > 0) {
+                    buffers.add(buf);
                     break;
                 }
                 whole.update(buf, 0, n);
-                MessageDigest part = Hashes.sha256();
-                part.update(buf, 0, n);
                 String key = layout.dataChunk(label, f.path(), index, opt.compression());
-                long storedSize = writeChunk(key, buf, n);
-                chunks.add(new BackupManifest.Chunk(key, offset, n, storedSize, Hashes.hex(part.digest())));
+                long chunkOffset = offset;
+                parts.add(compressors.submit(() -> {
+                    try {
+                        MessageDigest part = Hashes.sha256();
+                        part.update(buf, 0, n);
+                        long storedSize = writeChunk(key, buf, n);
+                        progress.addBytes(n);
+                        return new BackupManifest.Chunk(key, chunkOffset, n, storedSize, Hashes.hex(part.digest()));
+                    } finally {
+                        buffers.add(buf);
+                    }
+                }));
                 offset += n;
-                progress.addBytes(n);
                 index++;
                 if (n < buf.length) {
                     break;
                 }
             }
+        }
+        List<BackupManifest.Chunk> chunks = new ArrayList<>();
+        for (Future<BackupManifest.Chunk> part : parts) {
+            chunks.add(part.get());
         }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());

@@ -50,6 +50,9 @@ final class CommonOptions {
     @Option(names = "--push-ahead", paramLabel = "N", description = "archive-push also pushes up to N more ready WAL files (default 4; needs --spool-path) ($PGPROOF_PUSH_AHEAD)")
     String pushAhead;
 
+    @Option(names = "--prefetch", paramLabel = "N", description = "archive-get fetches up to N following segments ahead into --spool-path (default 8) ($PGPROOF_PREFETCH)")
+    String prefetch;
+
     @Option(names = "--cipher-key-file", paramLabel = "FILE", description = "encrypted repository: file with the key, 64 hex digits, mode 0600 ($PGPROOF_CIPHER_KEY_FILE)")
     String cipherKeyFile;
 
@@ -86,6 +89,7 @@ final class CommonOptions {
         put(m, Setting.CONNECT_TIMEOUT, connectTimeout);
         put(m, Setting.SPOOL_PATH, spoolPath);
         put(m, Setting.PUSH_AHEAD, pushAhead);
+        put(m, Setting.PREFETCH, prefetch);
         put(m, Setting.CIPHER_KEY_FILE, cipherKeyFile);
         put(m, Setting.CIPHER_PASS_FILE, cipherPassFile);
         put(m, Setting.RETENTION_FULL, retentionFull);

@@ -49,8 +49,14 @@ final class Context {
 
     /** The acknowledgement spool of this cluster, or null when spool-path is not set. */
     dev.pgproof.wal.AckSpool spool() {
+        Path p = spoolPath();
+        return p == null ? null : new dev.pgproof.wal.AckSpool(p, settings.cluster());
+    }
+
+    /** spool-path, or null when not set. */
+    Path spoolPath() {
         String p = settings.get(Setting.SPOOL_PATH);
-        return p == null || p.isBlank() ? null : new dev.pgproof.wal.AckSpool(Path.of(p).toAbsolutePath(), settings.cluster());
+        return p == null || p.isBlank() ? null : Path.of(p).toAbsolutePath();
     }
 
     /** The repository key or passphrase source (never the secret itself on the command line). */

@@ -15,6 +15,7 @@ import dev.pgproof.wal.ArchiveGet;
 import dev.pgproof.wal.ArchivePush;
 import dev.pgproof.wal.PushAhead;
 import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalPrefetch;
 import java.nio.file.Path;
 
 /**
@@ -88,12 +89,29 @@ final class WalCommands {
     static int get(Settings s, String name, String dest) {
         Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
         Context ctx = new Context(s);
+        long t0 = System.nanoTime();
+        Path target = Path.of(dest).toAbsolutePath();
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
-        long t0 = System.nanoTime();
-        long stored = new ArchiveGet(new WalArchive(storage, ctx.layout()), id).get(name, Path.of(dest).toAbsolutePath());
-        Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
-                (System.nanoTime() - t0) / 1_000_000);
+        ArchiveGet get = new ArchiveGet(new WalArchive(storage, ctx.layout()), id);
+        Path spool = ctx.spoolPath();
+        WalPrefetch prefetch = spool == null ? null : new WalPrefetch(get, spool, ctx.layout().cluster(), id.walSegmentSize());
+        if (prefetch != null && prefetch.take(name, target)) {
+            Log.info("archive-get: restored %s for cluster \"%s\" from the prefetch spool (checksum verified, %d ms)", name,
+                    ctx.layout().cluster(), (System.nanoTime() - t0) / 1_000_000);
+        } else {
+            long stored = get.get(name, target);
+            Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
+                    (System.nanoTime() - t0) / 1_000_000);
+        }
+        if (prefetch != null) {
+            long t1 = System.nanoTime();
+            int n = prefetch.after(name, s.intValue(Setting.PREFETCH, 8), s.jobs());
+            if (n > 0) {
+                Log.info("archive-get: prefetched %d following segment%s into %s (%d ms)", n, n == 1 ? "" : "s", prefetch.dir(),
+                        (System.nanoTime() - t1) / 1_000_000);
+            }
+        }
         return 0;
     }
 }

@@ -19,6 +19,7 @@ public enum Setting {
     CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
     SPOOL_PATH("spool-path", null, "local directory for archive-push acknowledgements (push-ahead, agent, the launcher's fast answer); owned by the cluster owner"),
     PUSH_AHEAD("push-ahead", "4", "archive-push: also push up to N more WAL files PostgreSQL marked ready, in parallel (needs spool-path; 0 = off)"),
+    PREFETCH("prefetch", "8", "archive-get: fetch up to N following WAL segments in parallel into spool-path while recovery replays (0 = off)"),
     CIPHER_KEY_FILE("cipher-key-file", null, "encryption: file holding the repository key, 64 hex digits (readable only by its owner)"),
     CIPHER_PASS_FILE("cipher-pass-file", null, "encryption: file holding the repository passphrase (readable only by its owner); or $PGPROOF_CIPHER_PASS"),
     RETENTION_FULL("retention-full", null, "expire: keep the newest N full backups (with retention-days: keep what either keeps)"),

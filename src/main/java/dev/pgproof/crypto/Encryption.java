@@ -63,18 +63,23 @@ public final class Encryption {
      * it is an error), else an {@link EncryptedStorage} with the key checked.
      */
     public static Storage open(Storage raw, Secret secret) {
-        Info info;
-        try (InputStream in = raw.open(INFO_KEY)) {
-            info = JSON.readValue(in, Info.class);
-        } catch (NoSuchFileException e) {
+        Info info = null;
+        try {
+            if (raw.exists(INFO_KEY)) {
+                try (InputStream in = raw.open(INFO_KEY)) {
+                    info = JSON.readValue(in, Info.class);
+                }
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read \"" + INFO_KEY + "\" in repository \"" + raw.describe() + "\": "
+                    + e.getMessage(), "check that the repository is mounted and readable by this OS user");
+        }
+        if (info == null) {
             if (secret.given()) {
                 throw new PgproofException(ExitCode.CONFIG, "repository " + raw.describe() + " is not encrypted, but a cipher key or passphrase is set",
                         "remove cipher-key-file / cipher-pass-file / " + PASS_ENV + " for this repository, or use a new encrypted repository");
             }
             return raw;
-        } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not read " + INFO_KEY + " in " + raw.describe() + ": " + e.getMessage(),
-                    "check that the repository is reachable and readable by this user");
         }
         if (!secret.given()) {
             throw new PgproofException(ExitCode.CONFIG, "repository " + raw.describe() + " is encrypted and no key or passphrase is set",

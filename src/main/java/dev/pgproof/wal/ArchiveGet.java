@@ -25,8 +25,18 @@ public final class ArchiveGet {
         this.identity = identity;
     }
 
+    /** A WAL file read from the repository and verified: its content and the stored copy it came from. */
+    public record Fetched(byte[] data, WalArchive.StoredWal stored) {}
+
     /** Returns the stored size fetched; throws PgproofException with NOT_FOUND, GET_FAILED or GET_CORRUPT. */
     public long get(String name, Path dest) {
+        Fetched f = fetch(name);
+        write(f.data(), dest);
+        return f.stored().storedSize();
+    }
+
+    /** Reads and verifies one WAL file; throws PgproofException with NOT_FOUND, GET_FAILED or GET_CORRUPT. */
+    public Fetched fetch(String name) {
         String cluster = archive.layout().cluster();
         String repo = archive.storage().describe();
         List<WalArchive.StoredWal> copies;
@@ -70,6 +80,11 @@ public final class ArchiveGet {
                         + "\" has no valid page header: " + e.getMessage(), "run pgproof verify --cluster " + cluster);
             }
         }
+        return new Fetched(data, copies.get(0));
+    }
+
+    /** Writes a file via a temporary name and a rename, so a reader never sees part of it. */
+    static void write(byte[] data, Path dest) {
         Path tmp = dest.resolveSibling(dest.getFileName() + ".pgproof.tmp");
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
@@ -89,6 +104,5 @@ public final class ArchiveGet {
             throw new PgproofException(ExitCode.GET_FAILED, "could not write \"" + dest + "\": " + e.getMessage(),
                     "check free space and permissions in the data directory");
         }
-        return copies.get(0).storedSize();
     }
 }

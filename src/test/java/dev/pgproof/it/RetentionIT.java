@@ -105,11 +105,11 @@ class RetentionIT {
             killed = m.group(1);
 
             PgCluster.ProcessResult second = backup();
-            assertThat(second.exitCode()).as(second.stderr()).isEqualTo(13);
+            assertThat(second.exitCode()).as(second.stderr()).isEqualTo(16);
             assertThat(second.stderr()).containsPattern("ERROR: cluster \"keep\" is locked by backup \\(pid \\d+ on .*, since .*\\): "
                     + "backup cannot run at the same time").contains("HINT: wait for it to finish; the lock is keep/lock/backup.lock in ");
             PgCluster.ProcessResult exp = expire("--retention-full", "1");
-            assertThat(exp.exitCode()).as(exp.stderr()).isEqualTo(13);
+            assertThat(exp.exitCode()).as(exp.stderr()).isEqualTo(16);
             assertThat(exp.stderr()).contains("is locked by backup (pid").contains("expire cannot run at the same time");
             p.killTree();
         }

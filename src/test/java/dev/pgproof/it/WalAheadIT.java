@@ -164,13 +164,20 @@ class WalAheadIT {
         Path restores = Files.createDirectories(work.resolve("restores"));
         PgCluster.chownToOwner(restores, false);
         Path dest = restores.resolve("end");
+        Path getSpool = Files.createDirectories(work.resolve("get-spool"));
+        PgCluster.chownToOwner(getSpool, false);
         Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
-                "--archive-mode", "off").assertOk("restore");
+                "--archive-mode", "off", "--spool-path", getSpool.toString(), "--prefetch", "4").assertOk("restore");
+        assertThat(Files.readString(dest.resolve("postgresql.auto.conf"))).contains("--spool-path " + getSpool);
         PgCluster copy = PgCluster.adopt(dest, work.resolve("end-sock"), PgCluster.freePort());
         try {
             copy.start();
             copy.awaitPromotion(Duration.ofMinutes(2));
             assertThat(copy.tableDigests()).isEqualTo(atEnd);
+            // Replay took segments from the prefetch spool, each hashed again before it was used.
+            String log = copy.logTail(1000);
+            assertThat(log).containsPattern("archive-get: prefetched \\d+ following segments? into ");
+            assertThat(count(log, "from the prefetch spool (checksum verified; answered by the launcher)")).as(log).isGreaterThanOrEqualTo(2);
         } finally {
             copy.stop();
         }
@@ -179,6 +186,47 @@ class WalAheadIT {
     private void setArchiveCommand(String quoted) {
         source.psql("ALTER SYSTEM SET archive_command = " + quoted);
         source.psql("SELECT pg_reload_conf()");
+    }
+
+    @Test
+    @Order(4)
+    void aSpooledSegmentThatNoLongerMatchesItsChecksumIsFetchedAgain() throws Exception {
+        List<String> names = new ArrayList<>();
+        try (Stream<Path> s = Files.walk(repo.resolve(CLUSTER).resolve("wal"))) {
+            s.map(p -> p.getFileName().toString()).filter(n -> n.matches("[0-9A-F]{24}-[0-9a-f]{64}\\.zst")).sorted().forEach(names::add);
+        }
+        assertThat(names).hasSizeGreaterThan(3);
+        String first = names.get(0).substring(0, 24);
+        String second = names.get(1).substring(0, 24);
+        String secondSha = names.get(1).substring(25, 89);
+        Path getSpool = Files.createDirectories(work.resolve("get-spool-2"));
+        PgCluster.chownToOwner(getSpool, false);
+        String[] common = {"--cluster", CLUSTER, "--repo", repo.toString(), "--spool-path", getSpool.toString(), "--prefetch", "2"};
+        PgCluster.ProcessResult r = Pgproof.runAsOwner(work, Map.of(), concat(new String[] {"archive-get"}, common, new String[] {first, "first"}));
+        r.assertOk("archive-get of the first segment");
+        Path spooled = getSpool.resolve(CLUSTER).resolve("get").resolve(second);
+        assertThat(spooled).exists();
+        assertThat(getSpool.resolve(CLUSTER).resolve("get").resolve(second + ".ok")).hasContent(secondSha);
+        try (var ch = java.nio.channels.FileChannel.open(spooled, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {0x42}), 4 * 1024 * 1024);
+        }
+        r = Pgproof.runAsOwner(work, Map.of(), concat(new String[] {"archive-get"}, common, new String[] {second, "second"}));
+        r.assertOk("archive-get of the tampered spooled segment");
+        assertThat(r.stderr()).doesNotContain("from the prefetch spool").contains("archive-get: restored " + second + " for cluster \"ahead\" (");
+        assertThat(sha256(work.resolve("second"))).isEqualTo(secondSha);
+    }
+
+    private static String[] concat(String[]... parts) {
+        List<String> out = new ArrayList<>();
+        for (String[] p : parts) {
+            out.addAll(List.of(p));
+        }
+        return out.toArray(new String[0]);
+    }
+
+    private static String sha256(Path f) throws Exception {
+        java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+        return java.util.HexFormat.of().formatHex(md.digest(Files.readAllBytes(f)));
     }
 
     /** Writes a little and switches WAL n times; returns the names of the switched-out segments. */
