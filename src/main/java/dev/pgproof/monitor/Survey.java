@@ -153,7 +153,9 @@ public final class Survey {
         boolean standby = "standby".equals(f.status()) || probe != null && Boolean.TRUE.equals(probe.inRecovery());
         ClusterStatus.Archiving archiving = null;
         if (probe != null && probe.error() != null) {
-            problems.add(new ClusterStatus.Problem("unreachable", who + ": " + stripPrefix(probe.error(), who),
+            // The identity check of the connection failed (exit code 5): the server found is not this data directory's.
+            String code = Integer.valueOf(5).equals(probe.errorCode()) ? "identity-mismatch" : "unreachable";
+            problems.add(new ClusterStatus.Problem(code, who + ": " + stripPrefix(probe.error(), who),
                     probe.errorHints() == null ? List.of() : probe.errorHints()));
         } else if (probe != null) {
             if (sysid == null) {

@@ -104,6 +104,9 @@ class SurveyTest {
         assertThat(s.problems().get(0)).isEqualTo(new ClusterStatus.Problem("unreachable",
                 "cluster \"main\": could not connect to port 5433 as user \"root\": FATAL: role", List.of("run pgproof as the cluster owner")));
         assertThat(s.verdict()).isEqualTo(ClusterStatus.UNPROTECTED);
+        ClusterStatus wrongServer = survey.judge(running(), Probe.failed("cluster \"main\": the server at port 5433 is not the cluster in ...",
+                List.of("restart the cluster"), 5));
+        assertThat(wrongServer.problems().get(0).code()).isEqualTo("identity-mismatch");
     }
 
     @Test
