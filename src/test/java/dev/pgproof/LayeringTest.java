@@ -29,7 +29,8 @@ class LayeringTest {
             Map.entry("crypto", Set.of("util", "storage")),
             Map.entry("lock", Set.of("util", "storage", "repo")),
             Map.entry("expire", Set.of("util", "io", "storage", "repo", "wal", "lock")),
-            Map.entry("info", Set.of("util", "io", "storage", "repo", "wal")));
+            Map.entry("info", Set.of("util", "io", "storage", "repo", "wal")),
+            Map.entry("monitor", Set.of("util", "config", "storage", "repo", "wal", "cluster")));
     private static final Pattern IMPORT = Pattern.compile("import dev\\.pgproof\\.([a-z]+)\\.");
 
     @Test

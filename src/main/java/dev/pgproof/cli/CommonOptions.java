@@ -41,7 +41,7 @@ final class CommonOptions {
     @Option(names = "--jobs", paramLabel = "N", description = "parallel copies for backup and restore (default: number of cores) ($PGPROOF_JOBS)")
     String jobs;
 
-    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup waits for its WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
+    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup and check wait for WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
     String archiveTimeout;
 
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
@@ -72,7 +72,13 @@ final class CommonOptions {
     String expireAfterBackup;
 
     Settings settings() {
+        return settings(Map.of());
+    }
+
+    /** The settings, with a command's own setting flags (e.g. clusters' --backup-max-age) added. */
+    Settings settings(Map<Setting, String> extra) {
         Map<Setting, String> m = new EnumMap<>(Setting.class);
+        extra.forEach((k, v) -> put(m, k, v));
         put(m, Setting.CLUSTER, cluster);
         put(m, Setting.REPO, repo);
         put(m, Setting.PGDATA, pgdata);

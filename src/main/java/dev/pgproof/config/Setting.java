@@ -25,7 +25,9 @@ public enum Setting {
     CIPHER_PASS_FILE("cipher-pass-file", null, "encryption: file holding the repository passphrase (readable only by its owner); or $PGPROOF_CIPHER_PASS"),
     RETENTION_FULL("retention-full", null, "expire: keep the newest N full backups (with retention-days: keep what either keeps)"),
     RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
-    EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off");
+    EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off"),
+    BACKUP_MAX_AGE("backup-max-age", "26h", "clusters: a newest complete backup older than this is a problem (e.g. 26h, 7d)"),
+    PROOF_MAX_AGE("proof-max-age", "8d", "clusters: a newest proof older than this is a problem (e.g. 8d)");
 
     public final String key;
     public final String defaultValue;
