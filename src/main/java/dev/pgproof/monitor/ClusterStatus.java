@@ -44,7 +44,7 @@ public record ClusterStatus(
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Archiving(String archiveMode, String archiveCommand, String archiveLibrary, Boolean callsPgproof, String archivesAs,
             String archivesTo, Long archivedCount, String lastArchivedWal, String lastArchivedTime, Long failedCount, String lastFailedWal,
-            String lastFailedTime, String currentWal, Integer readyFiles) {}
+            String lastFailedTime, String currentWal, Integer readyFiles, Long oldestReadySeconds, Long pgWalBytes) {}
 
     /** The newest complete backup and the WAL after it. */
     @JsonInclude(JsonInclude.Include.NON_NULL)

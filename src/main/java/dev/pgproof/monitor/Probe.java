@@ -40,7 +40,19 @@ public record Probe(
         String lastFailedTime,
         String statsReset,
         String currentWal,
-        Integer readyFiles) {
+        Integer readyFiles,
+        Long oldestReadySeconds,
+        Long pgWalBytes) {
+
+    /** Without the WAL backlog figures. */
+    public Probe(String error, List<String> errorHints, Integer errorCode, String endpoint, String systemIdentifier, Integer serverVersionNum,
+            Boolean inRecovery, String archiveMode, String archiveCommand, String archiveLibrary, Long archivedCount, String lastArchivedWal,
+            String lastArchivedTime, Long failedCount, String lastFailedWal, String lastFailedTime, String statsReset, String currentWal,
+            Integer readyFiles) {
+        this(error, errorHints, errorCode, endpoint, systemIdentifier, serverVersionNum, inRecovery, archiveMode, archiveCommand,
+                archiveLibrary, archivedCount, lastArchivedWal, lastArchivedTime, failedCount, lastFailedWal, lastFailedTime, statsReset,
+                currentWal, readyFiles, null, null);
+    }
 
     /** A probe that could not be made: the one-line error and its hints. */
     public static Probe failed(String error, List<String> hints, int code) {
@@ -75,7 +87,8 @@ public record Probe(
             }
             return new Probe(null, null, null, lc.endpoint().describe(), lc.identity().systemIdentifierString(), lc.serverVersionNum(),
                     recovery, lc.query("SHOW archive_mode"), lc.query("SHOW archive_command"), library, archived, lastArchived,
-                    lastArchivedTime, failed, lastFailed, lastFailedTime, reset, current, readyFiles(lc.pgdata()));
+                    lastArchivedTime, failed, lastFailed, lastFailedTime, reset, current, readyFiles(lc.pgdata()), oldestReadySeconds(lc.pgdata()),
+                    pgWalBytes(lc.pgdata()));
         } catch (PgproofException e) {
             return failed(e.getMessage(), e.hints(), e.exitCode().code);
         } catch (SQLException e) {
@@ -113,6 +126,37 @@ public record Probe(
 
     private static String instant(Timestamp t) {
         return t == null ? null : t.toInstant().toString();
+    }
+
+    /** Seconds since the oldest .ready file appeared (how long archiving has been behind), or null when none waits. */
+    static Long oldestReadySeconds(Path pgdata) {
+        try (Stream<Path> files = Files.list(pgdata.resolve("pg_wal/archive_status"))) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".ready")).map(p -> {
+                try {
+                    return Files.getLastModifiedTime(p).toInstant();
+                } catch (IOException e) {
+                    return java.time.Instant.now();
+                }
+            }).min(java.util.Comparator.naturalOrder()).map(t -> java.time.Duration.between(t, java.time.Instant.now()).getSeconds())
+                    .orElse(null);
+        } catch (IOException | SecurityException e) {
+            return null;
+        }
+    }
+
+    /** Bytes of the files in pg_wal (segments, history files), which grow while archiving is behind. */
+    static Long pgWalBytes(Path pgdata) {
+        try (Stream<Path> files = Files.list(pgdata.resolve("pg_wal"))) {
+            return files.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException | SecurityException e) {
+            return null;
+        }
     }
 
     /** WAL files PostgreSQL has finished and not yet archived (pg_wal/archive_status/*.ready). */

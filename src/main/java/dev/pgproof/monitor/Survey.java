@@ -247,7 +247,7 @@ public final class Survey {
         ClusterStatus.Archiving a = new ClusterStatus.Archiving(p.archiveMode(), p.archiveCommand(),
                 p.archiveLibrary() == null || p.archiveLibrary().isEmpty() ? null : p.archiveLibrary(), ac.callsPgproof(), ac.cluster(),
                 archivesTo, p.archivedCount(), p.lastArchivedWal(), p.lastArchivedTime(), p.failedCount(), p.lastFailedWal(),
-                p.lastFailedTime(), p.currentWal(), p.readyFiles());
+                p.lastFailedTime(), p.currentWal(), p.readyFiles(), p.oldestReadySeconds(), p.pgWalBytes());
         // Another section's name in archive_command is wrong whether or not this cluster is covered.
         Section named = ac.cluster() == null ? null : sectionNamed(ac.cluster());
         boolean otherCluster = ac.cluster() != null && (section != null ? !ac.cluster().equals(section.name()) : named != null);
@@ -295,8 +295,19 @@ public final class Survey {
                     + (p.readyFiles() == null ? "" : ", " + p.readyFiles() + " WAL files waiting"),
                     "the server log shows archive_command's error; pgproof check --cluster " + section.name() + " tests archiving end to end"));
         }
+        if (!standby && p.oldestReadySeconds() != null && p.oldestReadySeconds() > BACKLOG_SECONDS) {
+            problems.add(problem("archive-backlog", who + ": " + p.readyFiles() + " WAL file" + (p.readyFiles() == null || p.readyFiles() == 1 ? "" : "s")
+                    + " wait for archiving, the oldest for " + Durations.setting(Duration.ofSeconds(p.oldestReadySeconds()))
+                    + (p.pgWalBytes() == null ? "" : "; pg_wal holds " + (p.pgWalBytes() >> 20) + " MiB"),
+                    "PostgreSQL keeps every segment not yet archived: pg_wal grows until its file system is full and the server stops",
+                    "find why archive_command is slow or failing (the server log; pgproof check" + (section == null ? "" : " --cluster "
+                            + section.name()) + "), or run pgproof agent to push WAL ahead"));
+        }
         return a;
     }
+
+    /** A WAL file waiting longer than this for archive_command means archiving is falling behind. */
+    static final long BACKLOG_SECONDS = 600;
 
     /**
      * Without a configuration section, a cluster is still covered when its archive_command pushes to a

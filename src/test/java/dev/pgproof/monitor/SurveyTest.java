@@ -89,6 +89,26 @@ class SurveyTest {
     }
 
     @Test
+    void backlog_aWalFileWaitingLongerThanTenMinutesIsAProblemBeforePgWalFills() {
+        String cmd = "pgproof archive-push --cluster main --repo /backup/pgproof %p";
+        Probe ok = probe(false, "on", cmd, "", "2026-11-25T11:59:00Z", null);
+        Probe behind = new Probe(ok.error(), ok.errorHints(), ok.errorCode(), ok.endpoint(), ok.systemIdentifier(), ok.serverVersionNum(),
+                ok.inRecovery(), ok.archiveMode(), ok.archiveCommand(), ok.archiveLibrary(), ok.archivedCount(), ok.lastArchivedWal(),
+                ok.lastArchivedTime(), ok.failedCount(), ok.lastFailedWal(), ok.lastFailedTime(), ok.statsReset(), ok.currentWal(), 40, 1260L,
+                700L << 20);
+        assertThat(archiveCodes(behind)).containsExactly("archive-backlog");
+        ClusterStatus.Problem p = survey.judge(running(), behind).problems().stream().filter(x -> x.code().equals("archive-backlog"))
+                .findFirst().orElseThrow();
+        assertThat(p.message()).isEqualTo("cluster \"main\": 40 WAL files wait for archiving, the oldest for 21m; pg_wal holds 700 MiB");
+        assertThat(p.hints().get(0)).startsWith("PostgreSQL keeps every segment not yet archived");
+        Probe recent = new Probe(ok.error(), ok.errorHints(), ok.errorCode(), ok.endpoint(), ok.systemIdentifier(), ok.serverVersionNum(),
+                ok.inRecovery(), ok.archiveMode(), ok.archiveCommand(), ok.archiveLibrary(), ok.archivedCount(), ok.lastArchivedWal(),
+                ok.lastArchivedTime(), ok.failedCount(), ok.lastFailedWal(), ok.lastFailedTime(), ok.statsReset(), ok.currentWal(), 3, 30L,
+                48L << 20);
+        assertThat(archiveCodes(recent)).isEmpty();
+    }
+
+    @Test
     void standby_archivingIsItsPrimarysUnlessAlways() {
         assertThat(archiveCodes(probe(true, "on", "cp %p /x", "", null, null))).isEmpty();
         ClusterStatus s = survey.judge(running(), probe(true, "on", "cp %p /x", "", null, null));
