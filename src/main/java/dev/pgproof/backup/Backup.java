@@ -54,7 +54,23 @@ public final class Backup {
     private static final DateTimeFormatter LABEL = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
 
     /** What the caller chose. */
-    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds) {}
+    public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume,
+            String type) {}
+
+    /** The backup an incremental or differential one is based on (null for a full), and its files by path. */
+    private BackupManifest prior;
+    private Map<String, BlockDelta.Prior> priorFiles = Map.of();
+    private String type = "full";
+
+    /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
+    private LiveCluster primary;
+    private boolean standby;
+
+    /** Objects an interrupted run of this backup left, by key, with their stored sizes (empty for a new backup). */
+    private Map<String, Long> leftovers = Map.of();
+    private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
 
     private final LiveCluster cluster;
     private final Storage storage;
@@ -68,10 +84,32 @@ public final class Backup {
         this.opt = opt;
     }
 
+    /** Backs up a standby; {@code primary} (may be null) is used only to switch WAL at the end. */
+    public Backup fromStandby(LiveCluster primary) {
+        this.standby = true;
+        this.primary = primary;
+        return this;
+    }
+
+    /** The WAL file holding an LSN, named without pg_walfile_name (which refuses to run during recovery). */
+    private String walFileOf(String lsn, int timeline) {
+        return WalFileName.segmentName(timeline, WalFileName.segmentOf(WalFileName.parseLsn(lsn), cluster.control().walSegmentSize()),
+                cluster.control().walSegmentSize());
+    }
+
     public BackupManifest run() {
         String name = cluster.name();
-        checkArchiving();
-        String label = newLabel();
+        if (!standby) {
+            checkArchiving();
+        }
+        type = opt.type();
+        if (!type.equals("full")) {
+            choosePrior();
+        }
+        String label = opt.resume() && type.equals("full") ? resumable() : null;
+        if (label == null) {
+            label = newLabel();
+        }
         Instant startTime = Instant.now();
         String timezone;
         Map<Integer, Path> tablespaces = new TreeMap<>();
@@ -88,13 +126,13 @@ public final class Backup {
             }
             Log.info("backup %s of cluster \"%s\": starting (%s checkpoint)", label, name, opt.startFast() ? "fast" : "spread");
             try (PreparedStatement ps = cluster.connection().prepareStatement(
-                    "SELECT l::text, pg_walfile_name(l) FROM pg_backup_start(?, ?) AS l")) {
+                    "SELECT l::text, (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_backup_start(?, ?) AS l")) {
                 ps.setString(1, "pgproof " + label);
                 ps.setBoolean(2, opt.startFast());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
                     startLsn = rs.getString(1);
-                    startWal = rs.getString(2);
+                    startWal = walFileOf(startLsn, rs.getInt(2));
                 }
             }
         } catch (SQLException e) {
@@ -128,9 +166,143 @@ public final class Backup {
         }
     }
 
+    /**
+     * The newest incomplete backup of this cluster, to resume: its stored chunks are reused where
+     * their content still matches (checked by decompressing and hashing each), the rest is copied again.
+     * The caller holds the backup lock, so no other backup is writing it.
+     */
+    private String resumable() {
+        try {
+            String found = null;
+            for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
+                if (!e.complete() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
+                    found = e.label();
+                }
+            }
+            if (found == null) {
+                return null;
+            }
+            // Whatever might make it read as complete goes first: a stale marker, a stale manifest.
+            storage.delete(layout.completeMarker(found));
+            storage.delete(layout.manifest(found));
+            Map<String, Long> objects = new java.util.HashMap<>();
+            long bytes = 0;
+            for (Storage.ObjectInfo o : storage.list(layout.backupDir(found))) {
+                objects.put(o.key(), o.size());
+                bytes += o.size();
+            }
+            leftovers = objects;
+            Log.info("backup %s of cluster \"%s\": resuming this interrupted backup; its %d stored objects (%s) are checked and reused where "
+                    + "the data did not change", found, cluster.name(), objects.size(), Sizes.bytes(bytes));
+            return found;
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+    }
+
+    /** Whether a chunk an interrupted run stored under {@code key} holds exactly these bytes (decompressed and hashed). */
+    private boolean storedMatches(String key, byte[] buf, int n, String sha) {
+        if (!leftovers.containsKey(key)) {
+            return false;
+        }
+        MessageDigest md = Hashes.sha256();
+        long len = 0;
+        try (InputStream in = opt.compression().decompress(storage.open(key))) {
+            byte[] b = new byte[1 << 16];
+            int r;
+            while ((r = in.read(b)) > 0) {
+                md.update(b, 0, r);
+                len += r;
+            }
+        } catch (IOException | RuntimeException e) {
+            Log.debug("stored chunk %s of the interrupted backup is unreadable (%s): copying it again", key, e.getMessage());
+            return false;
+        }
+        return len == n && Hashes.hex(md.digest()).equals(sha);
+    }
+
+    /**
+     * The prior of an incremental (the newest complete backup) or a differential (the newest full), of
+     * this identity, with block hashes, and an ancestor on the current timeline; without one, the
+     * backup becomes a full and says why.
+     */
+    private void choosePrior() {
+        String want = type;
+        List<BackupManifest> complete;
+        int tli;
+        try {
+            complete = new BackupCatalog(storage, layout).complete();
+            tli = Integer.parseInt(cluster.query("SELECT timeline_id FROM pg_control_checkpoint()"));
+        } catch (IOException e) {
+            throw repoError(e);
+        } catch (SQLException e) {
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster.name() + "\": could not read the timeline: " + e.getMessage());
+        }
+        String sysid = Long.toUnsignedString(cluster.control().systemIdentifier());
+        BackupManifest found = null;
+        for (int i = complete.size() - 1; i >= 0 && found == null; i--) {
+            BackupManifest m = complete.get(i);
+            if (m.systemIdentifier().equals(sysid) && m.pgVersion() == cluster.majorVersion() && (want.equals("incr") || m.type().equals("full"))) {
+                found = m;
+            }
+        }
+        String why = null;
+        if (found == null) {
+            why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";
+        } else if (found.files().stream().anyMatch(f -> f.size() > 0 && f.blockHashes() == null)) {
+            why = "the prior backup " + found.label() + " has no block hashes (made by an older pgproof)";
+        } else if (!isAncestor(found, tli)) {
+            why = "the prior backup " + found.label() + " (timeline " + found.timeline() + ", ending at " + found.stopLsn()
+                    + ") is not on the history of the current timeline " + tli;
+        }
+        if (why != null) {
+            Log.warn("cluster \"%s\": %s requested, but %s: taking a full backup", cluster.name(), want.equals("incr") ? "an incremental backup"
+                    : "a differential backup", why);
+            type = "full";
+            return;
+        }
+        prior = found;
+        Map<String, BlockDelta.Prior> files = new java.util.HashMap<>();
+        for (BackupManifest.FileEntry f : found.files()) {
+            if (f.blockHashes() != null) {
+                List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
+                pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
+                files.put(f.path(), new BlockDelta.Prior(BlockDelta.decode(f.blockHashes()), pieces));
+            }
+        }
+        priorFiles = files;
+        Log.info("cluster \"%s\": %s backup based on %s (%s, ended %s): unchanged blocks are referenced, not stored again", cluster.name(),
+                type.equals("incr") ? "incremental" : "differential", found.label(), found.type(), found.stopTime());
+    }
+
+    /** Whether a backup lies on the history of timeline tli (its own timeline, or a parent it left after the backup ended). */
+    private boolean isAncestor(BackupManifest m, int tli) {
+        if (m.timeline() == tli) {
+            return true;
+        }
+        String history = String.format("%08X.history", tli);
+        try {
+            WalArchive archive = new WalArchive(storage, layout);
+            List<WalArchive.StoredWal> copies = archive.find(history);
+            if (copies.isEmpty()) {
+                return false;
+            }
+            String text = new String(archive.readVerified(copies.get(0)), StandardCharsets.UTF_8);
+            for (String line : text.split("\n")) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length >= 2 && f[0].matches("\\d+") && Integer.parseInt(f[0]) == m.timeline()) {
+                    return WalFileName.parseLsn(f[1]) >= WalFileName.parseLsn(m.stopLsn());
+                }
+            }
+            return false;
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+    }
+
     private String newLabel() {
         while (true) {
-            String label = LABEL.format(Instant.now()) + "F";
+            String label = LABEL.format(Instant.now()) + (type.equals("incr") ? "I" : type.equals("diff") ? "D" : "F");
             try {
                 if (storage.list(layout.backupDir(label)).isEmpty()) {
                     return label;
@@ -166,17 +338,20 @@ public final class Backup {
         String labelFile;
         String spcMap;
         try (Statement st = cluster.connection().createStatement();
-                ResultSet rs = st.executeQuery("SELECT lsn::text, pg_walfile_name(lsn), labelfile, spcmapfile FROM pg_backup_stop(false)")) {
+                ResultSet rs = st.executeQuery("SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)")) {
             rs.next();
             stopLsn = rs.getString(1);
-            stopWal = rs.getString(2);
-            labelFile = rs.getString(3);
-            spcMap = rs.getString(4);
+            labelFile = rs.getString(2);
+            spcMap = rs.getString(3);
         } catch (SQLException e) {
             throw new PgproofException(ExitCode.BACKUP_FAILED, "cluster \"" + cluster.name() + "\": could not stop the backup: " + e.getMessage());
         }
         Instant stopTime = Instant.now();
         int timeline = startTimeline(labelFile);
+        stopWal = walFileOf(stopLsn, timeline);
+        if (standby) {
+            switchOnPrimary(label, stopWal);
+        }
         Log.info("backup %s: stopped at WAL location %s (%s)", label, stopLsn, stopWal);
 
         List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
@@ -199,6 +374,9 @@ public final class Backup {
             throw repoError(e);
         }
 
+        if (!leftovers.isEmpty()) {
+            removeUnused(label, all, pgRef.key());
+        }
         waitForWal(label, timeline, startWal, stopWal);
 
         long size = 0;
@@ -215,12 +393,16 @@ public final class Backup {
         for (String[] d : scan.directories()) {
             dirs.add(new BackupManifest.Directory(d[0], d[1]));
         }
-        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, "full", cluster.name(),
+        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
                 Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
                 cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                 stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
                 cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all);
+                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label());
+        if (prior != null) {
+            Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
+                    Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
+        }
         try {
             BackupCatalog catalog = new BackupCatalog(storage, layout);
             String sha = catalog.writeManifest(m);
@@ -230,6 +412,30 @@ public final class Backup {
             throw repoError(e);
         }
         return m;
+    }
+
+    /** After a resume: objects of the interrupted run that this backup does not use (files since dropped) go. */
+    private void removeUnused(String label, List<BackupManifest.FileEntry> all, String pgManifestKey) {
+        java.util.Set<String> used = new java.util.HashSet<>();
+        used.add(pgManifestKey);
+        for (BackupManifest.FileEntry f : all) {
+            for (BackupManifest.Chunk c : f.chunks()) {
+                used.add(c.key());
+            }
+        }
+        int removed = 0;
+        try {
+            for (String key : leftovers.keySet()) {
+                if (!used.contains(key)) {
+                    storage.delete(key);
+                    removed++;
+                }
+            }
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+        Log.info("backup %s: resumed; reused %d stored chunks (%s) after checking their checksums, removed %d objects no longer needed",
+                label, reusedChunks.get(), Sizes.bytes(reusedBytes.get()), removed);
     }
 
     private static int startTimeline(String labelFile) {
@@ -319,7 +525,7 @@ public final class Backup {
             return null;
         }
         MessageDigest whole = Hashes.sha256();
-        List<Future<BackupManifest.Chunk>> parts = new ArrayList<>();
+        List<Future<Window>> parts = new ArrayList<>();
         long offset = 0;
         try (in) {
             int index = 0;
@@ -339,13 +545,10 @@ public final class Backup {
                 whole.update(buf, 0, n);
                 String key = layout.dataChunk(label, f.path(), index, opt.compression());
                 long chunkOffset = offset;
+                BlockDelta.Prior priorFile = priorFiles.get(f.path());
                 parts.add(compressors.submit(() -> {
                     try {
-                        MessageDigest part = Hashes.sha256();
-                        part.update(buf, 0, n);
-                        long storedSize = writeChunk(key, buf, n);
-                        progress.addBytes(n);
-                        return new BackupManifest.Chunk(key, chunkOffset, n, storedSize, Hashes.hex(part.digest()));
+                        return storeWindow(key, chunkOffset, buf, n, priorFile, progress);
                     } finally {
                         buffers.add(buf);
                     }
@@ -358,13 +561,80 @@ public final class Backup {
             }
         }
         List<BackupManifest.Chunk> chunks = new ArrayList<>();
-        for (Future<BackupManifest.Chunk> part : parts) {
-            chunks.add(part.get());
+        java.io.ByteArrayOutputStream hashes = new java.io.ByteArrayOutputStream();
+        for (Future<Window> part : parts) {
+            Window w = part.get();
+            chunks.addAll(w.pieces());
+            hashes.write(w.hashes());
         }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());
         return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(),
-                Hashes.hex(whole.digest()), chunks);
+                Hashes.hex(whole.digest()), chunks, BlockDelta.encode(hashes.toByteArray()));
+    }
+
+    /** What one window (up to a chunk) of a file became: its pieces and its block hashes. */
+    private record Window(List<BackupManifest.Chunk> pieces, byte[] hashes) {}
+
+    /**
+     * Stores one window of a file. Without a prior (full backup, or a file new since the prior), or
+     * when every block changed, the window is one object. Otherwise unchanged runs of blocks are
+     * referenced where the prior stored them, and the changed runs are stored together in one object.
+     */
+    private Window storeWindow(String key, long fileOffset, byte[] buf, int n, BlockDelta.Prior priorFile, Progress progress)
+            throws IOException {
+        byte[] hashes = BlockDelta.hashes(buf, n, blockSize());
+        List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, n, hashes, priorFile, blockSize());
+        if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
+            MessageDigest part = Hashes.sha256();
+            part.update(buf, 0, n);
+            String sha = Hashes.hex(part.digest());
+            long storedSize;
+            if (storedMatches(key, buf, n, sha)) {
+                storedSize = leftovers.get(key);
+                reusedChunks.incrementAndGet();
+                reusedBytes.addAndGet(n);
+            } else {
+                storedSize = writeChunk(key, buf, n);
+            }
+            progress.addBytes(n);
+            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, sha)), hashes);
+        }
+        long storedSize = 0;
+        if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
+            try (Storage.Writer w = storage.create(key)) {
+                CountingOutputStream counter = new CountingOutputStream(w.stream());
+                OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
+                for (BlockDelta.Run r : runs) {
+                    if (r.changed()) {
+                        z.write(buf, r.bufOffset(), r.length());
+                    }
+                }
+                z.close();
+                w.commit(false);
+                storedSize = counter.count();
+            }
+        }
+        List<BackupManifest.Chunk> pieces = new ArrayList<>();
+        boolean first = true;
+        for (BlockDelta.Run r : runs) {
+            MessageDigest part = Hashes.sha256();
+            part.update(buf, r.bufOffset(), r.length());
+            String sha = Hashes.hex(part.digest());
+            if (r.changed()) {
+                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, sha, r.changesOffset()));
+                first = false;
+            } else {
+                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset()));
+                unchangedBytes.addAndGet(r.length());
+            }
+        }
+        progress.addBytes(n);
+        return new Window(pieces, hashes);
+    }
+
+    private int blockSize() {
+        return cluster.control().blockSize();
     }
 
     private long writeChunk(String key, byte[] data, int len) throws IOException {
@@ -384,9 +654,33 @@ public final class Backup {
             long stored = writeChunk(key, content, content.length);
             String sha = Hashes.sha256Hex(content);
             return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", sha,
-                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)));
+                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)),
+                    BlockDelta.encode(BlockDelta.hashes(content, content.length, blockSize())));
         } catch (IOException e) {
             throw repoError(e);
+        }
+    }
+
+    /**
+     * A standby archives nothing itself: its last segment reaches the repository when the primary
+     * finishes that segment. With the primary at hand, switch WAL there if it is still writing it.
+     */
+    private void switchOnPrimary(String label, String stopWal) {
+        if (primary == null) {
+            Log.info("backup %s: from a standby, WAL %s is archived when the primary finishes that segment (archive_timeout, or "
+                    + "give --primary-pgdata to let pgproof switch WAL there)", label, stopWal);
+            return;
+        }
+        try {
+            String current = primary.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+            if (current.substring(8).compareTo(stopWal.substring(8)) <= 0) {
+                String switched = primary.query("SELECT pg_walfile_name(pg_switch_wal())");
+                Log.info("backup %s: switched WAL on the primary (port %d) so that %s gets archived (was writing %s)", label,
+                        primary.endpoint().port(), stopWal, switched);
+            }
+        } catch (SQLException e) {
+            throw new PgproofException(ExitCode.BACKUP_FAILED, "backup " + label + ": could not switch WAL on the primary of cluster \""
+                    + cluster.name() + "\": " + e.getMessage(), "pg_switch_wal() needs a superuser or EXECUTE on it, on the primary");
         }
     }
 

@@ -24,7 +24,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "backup", mixinStandardHelpOptions = true,
-        description = {"Take a full base backup of a running cluster.",
+        description = {"Take a base backup of a running cluster: full, or block-level incremental or differential.",
             "Finds the server from the data directory's postmaster.pid and checks, before copying anything, that it is that data "
                 + "directory's server and the cluster pinned in the repository. Copies files in parallel (--jobs), writes backup_label "
                 + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete."})
@@ -32,16 +32,63 @@ final class BackupCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
-    @Option(names = "--type", paramLabel = "TYPE", defaultValue = "full", description = "full (incremental types come later)")
+    @Option(names = "--type", paramLabel = "TYPE", defaultValue = "full", description = "full (default), incr (blocks changed since the newest "
+            + "backup) or diff (blocks changed since the newest full backup); without a usable prior backup it takes a full and says so")
     String type;
 
     @Option(names = "--start-fast", description = "request an immediate checkpoint instead of a spread one")
     boolean startFast;
 
+    @Option(names = "--from-standby", description = "back up a standby (the --pgdata given is a standby's); the primary (--primary-pgdata) "
+            + "is used only to switch WAL so that the backup's last segment is archived")
+    boolean fromStandby;
+
+    @Option(names = "--no-resume", description = "start afresh instead of resuming the newest interrupted backup (whose stored chunks are "
+            + "reused after checking their checksums)")
+    boolean noResume;
+
+    /** Checks that --from-standby matches what the server is; connects to the primary when one is configured. */
+    private LiveCluster standby(LiveCluster lc, Settings s, ClusterIdentity pinned, Storage storage) {
+        boolean inRecovery;
+        try {
+            inRecovery = "t".equals(lc.query("SELECT pg_is_in_recovery()"));
+        } catch (java.sql.SQLException e) {
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + lc.name() + "\": could not query the server: " + e.getMessage());
+        }
+        if (inRecovery && !fromStandby) {
+            throw new PgproofException(ExitCode.USAGE, "cluster \"" + lc.name() + "\": the server at " + lc.endpoint().describe()
+                    + " (data directory \"" + lc.pgdata() + "\") is a standby",
+                    "to back up the standby, add --from-standby (and --primary-pgdata to let pgproof switch WAL on the primary)",
+                    "or back up the primary: --pgdata <the primary's data directory>");
+        }
+        if (!inRecovery && fromStandby) {
+            throw new PgproofException(ExitCode.USAGE, "cluster \"" + lc.name() + "\": --from-standby, but the server at "
+                    + lc.endpoint().describe() + " is not in recovery (not a standby)", "drop --from-standby to back up this primary");
+        }
+        if (!fromStandby || s.get(Setting.PRIMARY_PGDATA) == null) {
+            return null;
+        }
+        LiveCluster primary = LiveCluster.connect(lc.name(), s.path(Setting.PRIMARY_PGDATA), null, null, InitCommand.user(s),
+                s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe());
+        try {
+            if ("t".equals(primary.query("SELECT pg_is_in_recovery()"))) {
+                primary.close();
+                throw new PgproofException(ExitCode.USAGE, "cluster \"" + lc.name() + "\": --primary-pgdata \"" + primary.pgdata()
+                        + "\" is a standby too", "give the data directory of the primary");
+            }
+        } catch (java.sql.SQLException e) {
+            primary.close();
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + lc.name() + "\": could not query the primary: " + e.getMessage());
+        }
+        Log.info("backing up standby \"%s\" (%s); primary \"%s\" (%s) is used only to switch WAL", lc.pgdata(), lc.endpoint().describe(),
+                primary.pgdata(), primary.endpoint().describe());
+        return primary;
+    }
+
     @Override
     public Integer call() {
-        if (!type.equals("full")) {
-            throw new PgproofException(ExitCode.USAGE, "backup type \"" + type + "\" is not supported yet", "use --type full");
+        if (!type.equals("full") && !type.equals("incr") && !type.equals("diff")) {
+            throw new PgproofException(ExitCode.USAGE, "invalid backup type \"" + type + "\"", "use --type full, incr or diff");
         }
         Settings s = common.settings();
         String cluster = s.cluster();
@@ -58,8 +105,20 @@ final class BackupCommand implements Callable<Integer> {
                 LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
             Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
-            BackupManifest m = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
-                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60))).run();
+            Backup backup = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
+                    s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume, type));
+            LiveCluster primary = standby(lc, s, pinned, storage);
+            if (primary != null || fromStandby) {
+                backup.fromStandby(primary);
+            }
+            BackupManifest m;
+            try {
+                m = backup.run();
+            } finally {
+                if (primary != null) {
+                    primary.close();
+                }
+            }
             long nanos = Duration.between(t0, Instant.now()).toNanos();
             Log.info("backup %s of cluster \"%s\" complete: %s in %d files, %s stored, WAL %s to %s, %s (%s)", m.label(), cluster,
                     Sizes.bytes(m.size()), m.files().size(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),

@@ -20,6 +20,9 @@ final class CommonOptions {
     @Option(names = "--pgdata", paramLabel = "DIR", description = "the cluster's data directory ($PGPROOF_PGDATA)")
     String pgdata;
 
+    @Option(names = "--primary-pgdata", paramLabel = "DIR", description = "backup --from-standby: the primary's data directory, used only to switch WAL ($PGPROOF_PRIMARY_PGDATA)")
+    String primaryPgdata;
+
     @Option(names = "--host", paramLabel = "HOST", description = "override: host name or socket directory; the identity check still applies ($PGPROOF_HOST)")
     String host;
 
@@ -38,7 +41,7 @@ final class CommonOptions {
     @Option(names = "--jobs", paramLabel = "N", description = "parallel work in backup, restore, verify and prove (default: number of cores) ($PGPROOF_JOBS)")
     String jobs;
 
-    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup waits for its WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
+    @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup and check wait for WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")
     String archiveTimeout;
 
     @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "PostgreSQL connection timeout (default 10) ($PGPROOF_CONNECT_TIMEOUT)")
@@ -72,13 +75,14 @@ final class CommonOptions {
         return settings(Map.of());
     }
 
-    /** The settings, with a command's own setting flags ({@code extra}) added. */
+    /** The settings, with a command's own setting flags (e.g. clusters' --backup-max-age) added. */
     Settings settings(Map<Setting, String> extra) {
         Map<Setting, String> m = new EnumMap<>(Setting.class);
-        m.putAll(extra);
+        extra.forEach((k, v) -> put(m, k, v));
         put(m, Setting.CLUSTER, cluster);
         put(m, Setting.REPO, repo);
         put(m, Setting.PGDATA, pgdata);
+        put(m, Setting.PRIMARY_PGDATA, primaryPgdata);
         put(m, Setting.HOST, host);
         put(m, Setting.PORT, port);
         put(m, Setting.USER, user);

@@ -23,7 +23,11 @@ final class Context {
 
     /** Opens the repository root, which must exist (only init creates it: a missing mount must not be written around). */
     Storage storage() {
-        Path repo = settings.path(Setting.REPO);
+        return storageAt(settings.path(Setting.REPO));
+    }
+
+    /** Opens a repository root that must exist, with this context's encryption secret. */
+    Storage storageAt(Path repo) {
         if (!Files.isDirectory(repo)) {
             throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + repo + "\" does not exist",
                     "check --repo (or PGPROOF_REPO, or repo in the configuration file) and that the file system is mounted",

@@ -86,6 +86,60 @@ public final class Owner {
                 "install PostgreSQL (apt-get install postgresql-15), which creates it, or run as an unprivileged user");
     }
 
+    /** What a pgproof child process printed on stdout, and its exit code. */
+    public record ChildResult(int exitCode, String stdout) {}
+
+    /**
+     * Runs a pgproof command in a child JVM as the owner of {@code ownedPath} (root only: through
+     * setpriv), e.g. to reach a cluster by peer authentication as its owner. Its stderr goes to ours,
+     * its stdout is returned. Returns null when no switch is needed (not root, or owned by root).
+     */
+    public static ChildResult runPgproofAs(Path ownedPath, List<String> args, java.time.Duration timeout) throws IOException {
+        if (!isRoot()) {
+            return null;
+        }
+        int uid = (Integer) Files.getAttribute(ownedPath, "unix:uid");
+        int gid = (Integer) Files.getAttribute(ownedPath, "unix:gid");
+        if (uid == 0) {
+            return null;
+        }
+        String name = Files.getOwner(ownedPath).getName();
+        List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--"));
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-XX:-UsePerfData", "-cp",
+                System.getProperty("java.class.path"), "dev.pgproof.Main"));
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        pb.environment().put(SWITCHED, name);
+        pb.environment().put("USER", name);
+        pb.environment().put("LOGNAME", name);
+        pb.directory(new java.io.File("/"));
+        Process p = pb.start();
+        byte[] out;
+        try (java.io.InputStream in = p.getInputStream()) {
+            java.util.concurrent.CompletableFuture<byte[]> f = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return in.readAllBytes();
+                } catch (IOException e) {
+                    return new byte[0];
+                }
+            });
+            if (!p.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("pgproof " + args.get(0) + " as \"" + name + "\" did not finish within " + timeout.toSeconds() + " s");
+            }
+            out = f.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new IOException("could not read the output of pgproof " + args.get(0) + " as \"" + name + "\": " + e);
+        }
+        return new ChildResult(p.exitValue(), new String(out, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     private static void runAs(int uid, int gid, String name, String why) {
         ProcessHandle.Info info = ProcessHandle.current().info();
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--"));

@@ -9,6 +9,7 @@ public enum Setting {
     CLUSTER("cluster", null, "name of the cluster (a section of the configuration file and a directory in the repository)"),
     REPO("repo", null, "repository root directory (local or NFS-mounted); holds several clusters"),
     PGDATA("pgdata", null, "data directory of the cluster; pgproof finds the port and socket in its postmaster.pid"),
+    PRIMARY_PGDATA("primary-pgdata", null, "backup --from-standby: data directory of the primary on this host, used only to switch WAL at the end"),
     HOST("host", null, "override: host name or unix socket directory of the server (the identity check still applies)"),
     PORT("port", null, "override: port of the server (the identity check still applies)"),
     USER("user", null, "database user to connect as (default: the OS user, i.e. the cluster owner)"),
@@ -26,7 +27,10 @@ public enum Setting {
     RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
     EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off"),
     PROVE_DIR("prove-dir", null, "directory prove restores its throwaway copies under (default: /var/tmp, else the system temp directory)"),
-    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote, and at most for each of its tools and check queries");
+    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote, and at most for each of its tools and check queries"),
+
+    BACKUP_MAX_AGE("backup-max-age", "26h", "clusters: a newest complete backup older than this is a problem (e.g. 26h, 7d)"),
+    PROOF_MAX_AGE("proof-max-age", "8d", "clusters: a newest proof older than this is a problem (e.g. 8d)");
 
     public final String key;
     public final String defaultValue;

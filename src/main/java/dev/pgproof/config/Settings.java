@@ -104,6 +104,31 @@ public final class Settings {
         }
     }
 
+    /** A duration setting ("36h", "7d", "90m", "600s"; a bare number is seconds). */
+    public java.time.Duration duration(Setting s) {
+        String v = require(s);
+        java.time.Duration d = dev.pgproof.util.Durations.parse(v);
+        if (d == null || d.isZero()) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" must be a duration such as 36h or 7d, got \"" + v + "\"",
+                    "fix --" + s.key + ", " + s.envName() + " or the configuration file; units: s, m, h, d, w");
+        }
+        return d;
+    }
+
+    /**
+     * The settings of another cluster (a section of the configuration file), keeping this command's
+     * flags and environment except the cluster's name and data directory, which belong to one cluster.
+     */
+    public Settings forCluster(String cluster) {
+        Map<Setting, String> f = new HashMap<>(flags);
+        f.put(Setting.CLUSTER, cluster);
+        f.remove(Setting.PGDATA);
+        Map<String, String> e = new HashMap<>(env);
+        e.remove(Setting.PGDATA.envName());
+        e.remove(Setting.CLUSTER.envName());
+        return new Settings(f, e, config);
+    }
+
     public int jobs() {
         int j = intValue(Setting.JOBS, Runtime.getRuntime().availableProcessors());
         if (j < 1 || j > 256) {

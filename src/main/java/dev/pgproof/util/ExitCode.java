@@ -20,6 +20,8 @@ public enum ExitCode {
     PERMISSION(11, "wrong OS user or permissions (could not switch to the cluster owner)"),
     INTERRUPTED(12, "interrupted by SIGINT or SIGTERM; nothing partial is marked complete"),
     PROOF_FAILED(13, "prove: a check of the restored backup failed (the failed proof is recorded)"),
+    UNPROTECTED(14, "clusters: at least one cluster is not protected (each problem is listed with a hint)"),
+    CHECK_FAILED(15, "check: archiving does not work (archive settings wrong, or the switched WAL segment did not reach the repository)"),
     LOCKED(16, "another pgproof command holds the cluster's lock (the message names it)"),
     INTERNAL(70, "internal error (a bug): a stack trace is printed"),
     GET_FAILED(200, "archive-get: repository unreadable; recovery must stop (never \"not found\")"),

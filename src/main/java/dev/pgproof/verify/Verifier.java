@@ -74,6 +74,8 @@ public final class Verifier {
         String cluster = layout.cluster();
         long t0 = System.nanoTime();
         ClusterIdentity id = ClusterInfo.read(storage, layout);
+        Log.info("verify of cluster \"%s\" in repository \"%s\": listing backups and WAL (pinned to %s)", cluster, storage.describe(),
+                id.describe());
         List<Problem> problems = Collections.synchronizedList(new ArrayList<>());
         List<BackupManifest> complete = new ArrayList<>();
         List<Callable<TaskResult>> tasks = new ArrayList<>();
@@ -114,8 +116,22 @@ public final class Verifier {
                 throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
                         + storage.describe() + "\"", "list the backups with: pgproof info --cluster " + cluster);
             }
+            // Objects some complete backup references: an expired backup's directory may keep only objects a later
+            // (incremental) backup still references, which is not an incomplete backup.
+            Set<String> referencedByAny = new HashSet<>();
+            for (BackupCatalog.Entry e : entries) {
+                if (e.complete()) {
+                    e.manifest().files().forEach(f -> f.chunks().forEach(c -> referencedByAny.add(c.key())));
+                }
+            }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
+                    continue;
+                }
+                List<String> under = byLabel.getOrDefault(e.label(), List.of());
+                if (!e.complete() && e.problem() != null && !under.isEmpty() && referencedByAny.containsAll(under)) {
+                    Log.info("verify of cluster \"%s\": %s holds only %d object(s) that later backups reference (an expired backup); "
+                            + "they are verified with those backups", cluster, layout.backupDir(e.label()), under.size());
                     continue;
                 }
                 if (!e.complete() && e.problem() == null) {
@@ -244,12 +260,60 @@ public final class Verifier {
         long read = 0;
         boolean chunksOk = true;
         byte[] buf = new byte[1 << 16];
+        // Objects pieces are cut from (block-incremental backups), the last two read: a file alternates between an
+        // earlier backup's object and its own.
+        Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+                return size() > 2;
+            }
+        };
+        Set<String> bad = new HashSet<>();
         for (BackupManifest.Chunk c : f.chunks()) {
             String where = "file \"" + f.path() + "\" of backup " + m.label();
             Long storedSize = listed.get(c.key());
             if (storedSize == null && c.key().startsWith(layout.backupPrefix())) {
-                out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.key(), where + ": stored chunk is missing"));
+                if (bad.add(c.key())) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.key(), where + ": stored object is missing"));
+                }
                 chunksOk = false;
+                continue;
+            }
+            if (c.sourceOffset() != null) {
+                byte[] obj = objects.get(c.key());
+                if (obj == null && !bad.contains(c.key())) {
+                    try (InputStream in = Compression.byExtension(c.key().substring(c.key().lastIndexOf('.') + 1)).decompress(storage.open(c.key()))) {
+                        obj = in.readAllBytes();
+                        read += obj.length;
+                        objects.put(c.key(), obj);
+                    } catch (IOException | RuntimeException e) {
+                        bad.add(c.key());
+                        out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object cannot be read or decompressed: "
+                                + oneLine(e)));
+                    }
+                }
+                if (obj == null) {
+                    chunksOk = false;
+                    continue;
+                }
+                long from = c.sourceOffset();
+                if (from < 0 || from + c.size() > obj.length) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object has " + obj.length
+                            + " bytes, the manifest takes bytes " + from + " to " + (from + c.size())));
+                    chunksOk = false;
+                    continue;
+                }
+                MessageDigest part = Hashes.sha256();
+                part.update(obj, (int) from, (int) c.size());
+                whole.update(obj, (int) from, (int) c.size());
+                size += c.size();
+                if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": bytes " + from + " to " + (from + c.size())
+                            + " of the stored object do not match their checksum"));
+                    chunksOk = false;
+                }
                 continue;
             }
             MessageDigest part = Hashes.sha256();

@@ -42,4 +42,24 @@ class CliTest {
         assertThat(Cli.run(new String[] {"prove", "--help"})).isEqualTo(0);
         assertThat(Cli.run(new String[] {"verify", "--help"})).isEqualTo(0);
     }
+
+    @Test
+    void clustersAndCheck_usageAndConfigurationErrors(@TempDir java.nio.file.Path dir) throws java.io.IOException {
+        assertThat(Cli.run(new String[] {"clusters", "--help"})).isEqualTo(0);
+        assertThat(Cli.run(new String[] {"check", "--help"})).isEqualTo(0);
+        assertThat(Cli.run(new String[] {"clusters", "--output", "yaml"})).isEqualTo(2);
+        java.nio.file.Path conf = dir.resolve("p.conf");
+        java.nio.file.Files.writeString(conf, "[global]\nproof-max-age = weekly\n[main]\npgdata = " + dir + "\n");
+        assertThat(Cli.run(new String[] {"clusters", "--config", conf.toString()})).isEqualTo(3);
+        assertThat(Cli.run(new String[] {"check", "--config", conf.toString()})).isEqualTo(3);
+    }
+
+    /** The README's exit code table is the enum's, row for row. */
+    @Test
+    void readmeListsEveryExitCode() throws java.io.IOException {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of("README.md"));
+        for (dev.pgproof.util.ExitCode c : dev.pgproof.util.ExitCode.values()) {
+            assertThat(readme).contains("| " + c.code + " | " + c.meaning + " |");
+        }
+    }
 }

@@ -391,12 +391,35 @@ class FaultsIT {
         JsonNode newest = newestBackup();
         assertThat(newest.get("label").asText()).isNotEqualTo(label);
 
-        // The next backup works.
+        // The next backup resumes the killed one: stored chunks are reused after checking their checksums, and a
+        // damaged one (emptied here) is copied again. The result restores to files pg_verifybackup accepts.
+        Path damaged;
+        try (Stream<Path> s = Files.walk(killedDir.resolve("data"))) {
+            damaged = s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).max(java.util.Comparator.comparingLong(FaultsIT::sizeOf)).orElseThrow();
+        }
+        assertThat(sizeOf(damaged)).isPositive();
+        Files.write(damaged, new byte[0]);
         PgCluster.ProcessResult r = backup().assertOk("backup after a killed backup");
-        String next = r.stdout().strip();
-        assertThat(next).isNotEqualTo(label);
-        assertThat(labels(info().get("backups"))).contains(next).doesNotContain(label);
+        assertThat(r.stdout().strip()).as("label of the resumed backup").isEqualTo(label);
+        assertThat(r.stderr()).contains("backup " + label + " of cluster \"" + CLUSTER + "\": resuming this interrupted backup")
+                .containsPattern("backup " + label + ": resumed; reused [1-9]\\d* stored chunks");
+        assertThat(sizeOf(damaged)).as("the damaged chunk, copied again").isPositive();
+        assertThat(labels(info().get("backups"))).contains(label);
+        assertThat(info().path("incompleteBackups")).isEmpty();
         assertThat(listNames(main.dataDir())).isEqualTo(topBefore);
+        Path dest = base.resolve("restore-resumed");
+        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
+                "--archive-mode", "off").assertOk("restore of the resumed backup");
+        PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", dest.toString()), null, null)
+                .assertOk("pg_verifybackup of the resumed backup");
+    }
+
+    private static long sizeOf(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     // ------------------------------------------------------------------ 7. table dropped mid-backup

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Full backup and restore of one pgbench cluster, side by side: pgproof, pgBackRest (when installed)
+# and pg_basebackup with server-side zstd. Same data, same run, warm cache, zstd level 3, 2 jobs.
+# Prints wall seconds and MB/s of the data directory size, and the stored size.
+# Usage: bench/backup.sh [PGBENCH_SCALE] [JOBS]   (run as root or as an unprivileged user)
+set -euo pipefail
+scale="${1:-50}"
+jobs="${2:-2}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin=/usr/lib/postgresql/15/bin
+user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
+as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+work=$(mktemp -d /var/tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
+trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+"$root/pgproof" --version >/dev/null
+as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
+port=$((20000 + RANDOM % 10000))
+cat >> "$work/data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$work'
+listen_addresses = ''
+archive_mode = on
+archive_command = 'true'
+max_wal_size = '2GB'
+CONF
+as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
+as $bin/pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
+as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CHECKPOINT" >/dev/null
+bytes=$(du -sb "$work/data" | cut -f1)
+mb=$(( bytes / 1000000 ))
+echo "pgbench scale $scale: data directory $mb MB, $(nproc) cores, jobs $jobs"
+# Every tool's archive_command: pgproof's (the others do not need WAL archived to finish their backup).
+as $bin/psql -q -h "$work" -p "$port" -d postgres -c \
+  "ALTER SYSTEM SET archive_command = '$root/pgproof archive-push --cluster bench --repo $work/repo %p'" -c "SELECT pg_reload_conf()" >/dev/null
+as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
+cat "$work/data/base"/*/* >/dev/null 2>&1 || true   # warm cache
+
+run() { # run NAME STOREDDIR CMD...: prints one line
+  local name="$1" dir="$2"; shift 2
+  local t0 t1
+  t0=$(date +%s%N)
+  if ! as "$@" >"$work/out" 2>"$work/err"; then echo "$name FAILED: $(tail -c 400 "$work/err")"; return; fi
+  t1=$(date +%s%N)
+  local ms=$(( (t1 - t0) / 1000000 ))
+  local stored=""; [ -n "$dir" ] && stored=", stored $(( $(du -sb "$dir" | cut -f1) / 1000000 )) MB"
+  printf "%-34s %6.2f s  %5d MB/s%s\n" "$name" "$(echo "$ms/1000" | bc -l)" $(( mb * 1000 / (ms > 0 ? ms : 1) )) "$stored"
+}
+
+run "pgproof backup" "$work/repo/bench/backup" "$root/pgproof" backup --cluster bench --repo "$work/repo" --pgdata "$work/data" \
+  --start-fast --jobs "$jobs" --compress zstd --compress-level 3
+label=$(ls "$work/repo/bench/backup" | tail -1)
+run "pgproof restore" "" "$root/pgproof" restore --cluster bench --repo "$work/repo" --pgdata "$work/r-pgproof" --set "$label" --jobs "$jobs"
+
+mkdir -p "$work/bb"; [ "$(id -u)" = 0 ] && chown "$user" "$work/bb"
+run "pg_basebackup server-zstd:workers=$jobs" "$work/bb" $bin/pg_basebackup -h "$work" -p "$port" -D "$work/bb/b" -Ft -X none \
+  --checkpoint=fast --compress="server-zstd:level=3,workers=$jobs" --no-sync
+
+if command -v pgbackrest >/dev/null; then
+  mkdir -p "$work/pgbr"; [ "$(id -u)" = 0 ] && chown "$user" "$work/pgbr"
+  cat > "$work/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$work/pgbr
+compress-type=zst
+compress-level=3
+process-max=$jobs
+start-fast=y
+archive-check=n
+log-level-console=warn
+log-level-file=off
+lock-path=$work/pgbr
+spool-path=$work/pgbr
+[bench]
+pg1-path=$work/data
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1
+  run "pgbackrest backup (full)" "$work/pgbr/backup" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --type=full backup
+  run "pgbackrest restore" "" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/r-pgbr" restore
+else
+  echo "pgbackrest not installed: apt-get install pgbackrest to compare"
+fi

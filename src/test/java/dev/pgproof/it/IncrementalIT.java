@@ -1,0 +1,203 @@
+package dev.pgproof.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Block-level incremental and differential backups: a chain three increments deep, with relations
+ * dropped, truncated, extended and re-created, a table rewritten in place at the same size, and a
+ * cold table updated and vacuumed between backups. A point-in-time restore through the chain is
+ * judged by the data, pg_verifybackup, pg_visibility's pg_check_visible() and an index-only scan.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class IncrementalIT {
+    private static final String CLUSTER = "incr";
+    private static final Duration ARCHIVE_TIMEOUT = Duration.ofSeconds(90);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path tmp;
+
+    private Path root;
+    private Path repo;
+    private PgCluster source;
+
+    @BeforeAll
+    void setUp() throws IOException {
+        root = tmp.toRealPath();
+        PgCluster.makeReachable(root);
+        Path repoParent = Files.createDirectories(root.resolve("repo"));
+        PgCluster.chownToOwner(repoParent, false);
+        repo = repoParent.resolve("pgproof");
+        source = PgCluster.create(root.resolve("clusters"), "incr", PgCluster.freePort());
+        source.configure("archive_mode", "on");
+        source.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
+        source.start();
+        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString()).assertOk("init");
+        source.pgbench("-i", "-s", "2", "-q");
+        source.psql("CREATE EXTENSION pg_visibility");
+        source.psql("CREATE TABLE cold (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off)");
+        source.psql("INSERT INTO cold SELECT g, md5(g::text) FROM generate_series(1, 60000) g");
+        source.psql("VACUUM (FREEZE) cold");
+        source.psql("CREATE TABLE dropme AS SELECT g FROM generate_series(1, 20000) g");
+        source.psql("CREATE TABLE truncme AS SELECT g FROM generate_series(1, 20000) g");
+        source.psql("CREATE TABLE growme AS SELECT g FROM generate_series(1, 1000) g");
+        source.psql("CREATE TABLE recreate AS SELECT g, 'first' AS gen FROM generate_series(1, 5000) g");
+        source.psql("CREATE TABLE inplace (id int, n int) WITH (fillfactor = 50)");
+        source.psql("INSERT INTO inplace SELECT g, 0 FROM generate_series(1, 5000) g");
+    }
+
+    @AfterAll
+    void tearDown() {
+        if (source != null) {
+            source.stop();
+        }
+    }
+
+    @Test
+    void aPointInTimeRestoreThroughThreeIncrementsIsRightBlockForBlock() throws IOException {
+        // No prior backup: an incremental becomes a full, and says so.
+        PgCluster.ProcessResult first = backup("incr");
+        String full = first.stdout().strip();
+        assertThat(full).endsWith("F");
+        assertThat(first.stderr()).contains("an incremental backup requested, but there is no complete backup of this cluster to base it on: "
+                + "taking a full backup");
+
+        // 1: dropped, truncated, extended, re-created relations; an in-place rewrite at the same size; the cold table
+        // updated and vacuumed (visibility map bits cleared and set again).
+        String inplaceFile = source.psql("SELECT pg_relation_filepath('inplace')");
+        long inplaceSize = Files.size(source.dataDir().resolve(inplaceFile));
+        source.psql("DROP TABLE dropme");
+        source.psql("TRUNCATE truncme");
+        source.psql("INSERT INTO growme SELECT g FROM generate_series(1001, 50000) g");
+        source.psql("DROP TABLE recreate");
+        source.psql("CREATE TABLE recreate AS SELECT g, 'second' AS gen FROM generate_series(1, 7000) g");
+        source.psql("UPDATE inplace SET n = n + 1");
+        source.psql("UPDATE cold SET v = 'changed' WHERE id % 500 = 0");
+        source.psql("VACUUM cold");
+        source.pgbench("-c", "2", "-t", "100", "-n");
+        assertThat(Files.size(source.dataDir().resolve(inplaceFile))).as("the in-place table keeps its size").isEqualTo(inplaceSize);
+        String i1 = backup("incr").stdout().strip();
+
+        // 2 and 3: more load, more cold-table churn.
+        source.pgbench("-c", "2", "-t", "100", "-n");
+        source.psql("UPDATE cold SET v = 'again' WHERE id % 700 = 0");
+        source.psql("VACUUM cold");
+        String i2 = backup("incr").stdout().strip();
+        source.pgbench("-c", "2", "-t", "100", "-n");
+        source.psql("UPDATE inplace SET n = n + 1 WHERE id % 3 = 0");
+        String i3 = backup("incr").stdout().strip();
+
+        // The point in time: after i3, before later changes.
+        source.psql("INSERT INTO growme SELECT g FROM generate_series(50001, 50100) g");
+        source.psql("SELECT pg_sleep(1)");
+        String target = source.psql("SELECT now()");
+        source.psql("SELECT pg_sleep(1)");
+        Map<String, String> atTarget = source.tableDigests();
+        String coldAtTarget = source.psql("SELECT count(*) || ':' || sum(id) FROM cold WHERE id > 0");
+        source.psql("DELETE FROM growme WHERE g > 40000");
+        source.psql("DROP TABLE inplace");
+        source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
+
+        JsonNode info = info();
+        JsonNode backups = info.path("backups");
+        assertThat(backups).hasSize(4);
+        assertThat(backups.get(1).path("label").asText()).isEqualTo(i1).endsWith("I");
+        assertThat(backups.get(1).path("type").asText()).isEqualTo("incr");
+        long fullStored = backups.get(0).path("storedSize").asLong();
+        for (int i = 1; i <= 3; i++) {
+            assertThat(backups.get(i).path("storedSize").asLong()).as("stored size of increment " + i + " against the full " + fullStored)
+                    .isLessThan(fullStored / 3);
+        }
+        assertThat(i2).endsWith("I");
+        assertThat(i3).endsWith("I");
+
+        // A differential is based on the full backup, not on the newest increment.
+        PgCluster.ProcessResult diff = backup("diff");
+        assertThat(diff.stdout().strip()).endsWith("D");
+        assertThat(diff.stderr()).contains("differential backup based on " + full + " (full,");
+
+        Path restores = Files.createDirectories(root.resolve("restores"));
+        PgCluster.chownToOwner(restores, false);
+        Path dest = restores.resolve("pitr");
+        PgCluster.ProcessResult r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(),
+                "--target-time", target, "--target-action", "promote", "--archive-mode", "off").assertOk("restore through the chain");
+        assertThat(r.stderr()).contains("restoring backup " + i3 + " of cluster \"" + CLUSTER + "\"");
+        PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", dest.toString()), null, null)
+                .assertOk("pg_verifybackup of the restored increment");
+        PgCluster copy = PgCluster.adopt(dest, restores.resolve("pitr-sock"), PgCluster.freePort());
+        try {
+            copy.start();
+            copy.awaitPromotion(Duration.ofMinutes(2));
+            assertThat(copy.tableDigests()).isEqualTo(atTarget);
+            assertThat(copy.psql("SELECT count(*) FROM pg_check_visible('cold')")).as("pg_check_visible('cold')").isEqualTo("0");
+            assertThat(copy.psql("SELECT count(*) FROM pg_check_frozen('cold')")).as("pg_check_frozen('cold')").isEqualTo("0");
+            String plan = copy.psql("SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                    + "EXPLAIN SELECT count(*), sum(id) FROM cold WHERE id > 0");
+            assertThat(plan).contains("Index Only Scan");
+            String viaIndex = copy.psql("SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                    + "SELECT count(*) || ':' || sum(id) FROM cold WHERE id > 0");
+            assertThat(viaIndex.substring(viaIndex.lastIndexOf('\n') + 1)).as("index-only scan of cold").isEqualTo(coldAtTarget);
+            assertThat(copy.psql("SELECT to_regclass('dropme') IS NULL")).isEqualTo("t");
+            assertThat(copy.psql("SELECT count(*) FROM truncme")).isEqualTo("0");
+            assertThat(copy.psql("SELECT min(gen) || max(gen) || count(*) FROM recreate")).isEqualTo("secondsecond7000");
+        } finally {
+            copy.stop();
+        }
+        PgCluster.runAsOwner(List.of(PgCluster.bin("pg_checksums"), "--check", "-D", dest.toString()), Map.of("LC_ALL", "C"), null)
+                .assertOk("pg_checksums of the recovered copy");
+
+        // verify follows every reference of the increments; prove restores and runs the newest (the differential).
+        PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", repo.toString(), "--cluster", CLUSTER).assertOk("verify of the chain");
+        assertThat(v.stdout()).contains("5 backup(s)").contains("no problems");
+        Path proveDir = Files.createDirectories(root.resolve("prove"));
+        PgCluster.chownToOwner(proveDir, false);
+        PgCluster.ProcessResult p = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--prove-dir", proveDir.toString())
+                .assertOk("prove of the differential");
+        assertThat(p.stdout()).contains("of backup " + diff.stdout().strip()).contains("PASSED");
+
+        // Truncate an object of the full backup that the third increment still references: verify names it for both.
+        JsonNode m3 = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(i3).resolve("manifest.json").toFile());
+        String shared = null;
+        for (JsonNode f : m3.path("files")) {
+            for (JsonNode c : f.path("chunks")) {
+                if (shared == null && c.path("key").asText().startsWith(CLUSTER + "/backup/" + full + "/") && c.has("sourceOffset")) {
+                    shared = c.path("key").asText();
+                }
+            }
+        }
+        assertThat(shared).as("an object of the full backup referenced by increment " + i3).isNotNull();
+        Path damaged = root.resolve("repo-damaged");
+        PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path object = damaged.resolve(shared);
+        byte[] b = Files.readAllBytes(object);
+        Files.write(object, java.util.Arrays.copyOf(b, b.length / 2)); // truncated: no reader can decompress it
+        PgCluster.ProcessResult bad = Pgproof.run("verify", "--repo", damaged.toString(), "--cluster", CLUSTER);
+        assertThat(bad.exitCode()).as(bad.stdout() + bad.stderr()).isEqualTo(10);
+        assertThat(bad.stdout()).contains("[backup-corrupt] " + shared + ": file ").contains(" of backup " + full + ": ")
+                .contains(" of backup " + i3 + ": ");
+    }
+
+    private PgCluster.ProcessResult backup(String type) {
+        return Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString(),
+                "--start-fast", "--type", type).assertOk("backup --type " + type);
+    }
+
+    private JsonNode info() throws IOException {
+        PgCluster.ProcessResult r = Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER, "--output", "json").assertOk("info");
+        return JSON.readTree(r.stdout()).path("clusters").get(0);
+    }
+}
