@@ -38,6 +38,10 @@ final class InitCommand implements Callable<Integer> {
     @Option(names = "--configure", description = "set archive_mode = on and archive_command with ALTER SYSTEM, and reload")
     boolean configure;
 
+    @Option(names = "--upgrade", description = "after pg_upgrade: pin the cluster's new identity (system identifier, major version) under the "
+            + "same name; the old identity is kept, and its backups stay restorable with the old major version")
+    boolean upgrade;
+
     @Override
     public Integer call() {
         Settings s = common.settings();
@@ -57,6 +61,9 @@ final class InitCommand implements Callable<Integer> {
             Context ctx = new Context(s);
             Storage storage = encryptIfNew(repo, ctx.secret());
             RepoLayout layout = new RepoLayout(cluster);
+            if (upgrade) {
+                upgrade(storage, layout, lc, id);
+            }
             boolean existed = pin(storage, layout, lc, id);
             Log.info("cluster \"%s\" %s in repository \"%s\": %s, WAL segment size %d, block size %d, data checksums %s", cluster,
                     existed ? "was already initialised" : "initialised", repo, id.describe(), id.walSegmentSize(), id.blockSize(),
@@ -93,6 +100,51 @@ final class InitCommand implements Callable<Integer> {
         return Encryption.open(Context.posix(repo), secret);
     }
 
+    /** Re-pins an initialised cluster name to the identity pg_upgrade gave it. */
+    private static void upgrade(Storage storage, RepoLayout layout, LiveCluster lc, ClusterIdentity now) {
+        String cluster = layout.cluster();
+        try {
+            if (!storage.exists(layout.clusterInfo())) {
+                throw new PgproofException(ExitCode.USAGE, "--upgrade: cluster \"" + cluster + "\" is not initialised in repository \""
+                        + storage.describe() + "\"", "initialise it without --upgrade");
+            }
+            ClusterIdentity old = ClusterInfo.read(storage, layout);
+            if (old.systemIdentifier() == now.systemIdentifier()) {
+                Log.info("cluster \"%s\": identity unchanged (%s); nothing to upgrade", cluster, now.describe());
+                return;
+            }
+            if (now.pgVersion() < old.pgVersion()) {
+                throw new PgproofException(ExitCode.IDENTITY, "--upgrade: data directory \"" + lc.pgdata() + "\" runs PostgreSQL " + now.pgVersion()
+                        + ", older than the PostgreSQL " + old.pgVersion() + " pinned for cluster \"" + cluster + "\"",
+                        "pg_upgrade only goes to a newer major version: is --pgdata the upgraded cluster?");
+            }
+            // pg_upgrade starts the new cluster's WAL after the old one's: a cluster whose WAL is behind the old
+            // identity's archive is not its upgrade, and re-pinning the name to it would repeat wal-e's mistake.
+            String newest = null;
+            for (String name : new dev.pgproof.wal.WalArchive(storage, layout).listAll().keySet()) {
+                if (dev.pgproof.wal.WalFileName.kindOf(name) == dev.pgproof.wal.WalFileName.Kind.SEGMENT) {
+                    newest = name;
+                }
+            }
+            String current = lc.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+            if (newest != null && current.substring(8).compareTo(newest.substring(8)) <= 0) {
+                throw new PgproofException(ExitCode.IDENTITY, "--upgrade: data directory \"" + lc.pgdata() + "\" writes WAL " + current
+                        + ", not after " + newest + ", the newest WAL archived for cluster \"" + cluster + "\": it is not the pinned cluster "
+                        + "upgraded by pg_upgrade", "give --pgdata of the cluster pg_upgrade created from " + old.describe(),
+                        "a different cluster needs its own name: pgproof init --cluster <new name> --pgdata " + lc.pgdata());
+            }
+            String oldText = ClusterInfo.text(storage, layout);
+            ClusterInfo.upgrade(storage, layout, old, oldText, now, lc.pgdata().toString(), newest);
+            Log.info("cluster \"%s\": upgraded from %s to %s; backups of the old identity stay restorable with PostgreSQL %d; take a "
+                    + "full backup now (an incremental cannot span the upgrade)", cluster, old.describe(), now.describe(), old.pgVersion());
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not write to repository \"" + storage.describe() + "\": " + e.getMessage(),
+                    "the repository must be writable by the cluster owner (" + Owner.currentUser() + ")");
+        } catch (java.sql.SQLException e) {
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster + "\": could not read the WAL position: " + e.getMessage());
+        }
+    }
+
     static String user(Settings s) {
         String u = s.get(Setting.USER);
         return u == null ? Owner.currentUser() : u;
@@ -107,7 +159,9 @@ final class InitCommand implements Callable<Integer> {
                 if (pinned.systemIdentifier() != id.systemIdentifier() || pinned.pgVersion() != id.pgVersion()) {
                     throw new PgproofException(ExitCode.IDENTITY, "cluster \"" + cluster + "\" in repository \"" + storage.describe()
                             + "\" is pinned to " + pinned.describe() + ", but data directory \"" + lc.pgdata() + "\" has " + id.describe(),
-                            "this name belongs to another cluster: choose a new --cluster name for \"" + lc.pgdata() + "\"");
+                            "this name belongs to another cluster: choose a new --cluster name for \"" + lc.pgdata() + "\""
+                                    + (id.pgVersion() > pinned.pgVersion() ? "; or, if pg_upgrade made it from the pinned cluster: pgproof init "
+                                    + "--upgrade --cluster " + cluster + " --pgdata " + lc.pgdata() : ""));
                 }
                 return true;
             }

@@ -9,6 +9,7 @@ public enum Setting {
     CLUSTER("cluster", null, "name of the cluster (a section of the configuration file and a directory in the repository)"),
     REPO("repo", null, "repository root directory (local or NFS-mounted); holds several clusters"),
     PGDATA("pgdata", null, "data directory of the cluster; pgproof finds the port and socket in its postmaster.pid"),
+    RECOVERY_IDENTITY("recovery-identity", null, "archive-get: the system identifier being recovered, when restoring a backup made before pg_upgrade (restore sets it)"),
     PRIMARY_PGDATA("primary-pgdata", null, "backup --from-standby: data directory of the primary on this host, used only to switch WAL at the end"),
     HOST("host", null, "override: host name or unix socket directory of the server (the identity check still applies)"),
     PORT("port", null, "override: port of the server (the identity check still applies)"),

@@ -145,7 +145,7 @@ public final class ArchivePush {
                     + (major == null ? "(unknown magic " + Integer.toHexString(h.magic()) + ")" : major) + " with " + h.segmentSize()
                     + "-byte segments, but cluster \"" + cluster + "\" is pinned to PostgreSQL " + identity.pgVersion() + " with "
                     + identity.walSegmentSize() + "-byte segments",
-                    "after pg_upgrade, initialise the new cluster under a new name (pgproof init)");
+                    "after pg_upgrade: pgproof init --upgrade --cluster " + cluster + " --pgdata <the upgraded data directory>");
         }
         long expected = WalFileName.segmentNumber(name.substring(0, 24), identity.walSegmentSize()) * identity.walSegmentSize();
         if (h.pageAddress() != expected || Integer.compareUnsigned(h.timeline(), WalFileName.timeline(name)) > 0) {
