@@ -44,23 +44,29 @@ final class InitCommand implements Callable<Integer> {
         String cluster = s.cluster();
         Path pgdata = s.path(Setting.PGDATA);
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
-        Path repo = s.path(Setting.REPO);
+        Context ctx = new Context(s);
+        String repo = ctx.repoName();
         try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo.toString())) {
+                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo)) {
             ClusterIdentity id = lc.identity();
-            Storage storage = new PosixStorage(repo);
-            try {
-                Files.createDirectories(repo);
-            } catch (IOException e) {
-                throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + repo + "\": " + e.getMessage(),
-                        "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + repo);
+            Storage storage;
+            if (s.repoIsS3()) {
+                storage = ctx.storage(); // the bucket must exist: init never creates buckets
+            } else {
+                Path dir = s.path(Setting.REPO);
+                try {
+                    Files.createDirectories(dir);
+                } catch (IOException e) {
+                    throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + dir + "\": " + e.getMessage(),
+                            "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + dir);
+                }
+                storage = new PosixStorage(dir);
             }
             RepoLayout layout = new RepoLayout(cluster);
             boolean existed = pin(storage, layout, lc, id);
             Log.info("cluster \"%s\" %s in repository \"%s\": %s, WAL segment size %d, block size %d, data checksums %s", cluster,
                     existed ? "was already initialised" : "initialised", repo, id.describe(), id.walSegmentSize(), id.blockSize(),
                     id.dataChecksums() ? "on" : "off");
-            Context ctx = new Context(s);
             String archiveCommand = Context.launcher() + " archive-push" + ctx.commandOptions() + " %p";
             String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions() + " %f \"%p\"";
             System.out.println("archive_mode = on");

@@ -7,7 +7,7 @@ package dev.pgproof.config;
  */
 public enum Setting {
     CLUSTER("cluster", null, "name of the cluster (a section of the configuration file and a directory in the repository)"),
-    REPO("repo", null, "repository root directory (local or NFS-mounted); holds several clusters"),
+    REPO("repo", null, "repository: a directory (local or NFS-mounted) or s3://BUCKET[/PREFIX]; holds several clusters"),
     PGDATA("pgdata", null, "data directory of the cluster; pgproof finds the port and socket in its postmaster.pid"),
     HOST("host", null, "override: host name or unix socket directory of the server (the identity check still applies)"),
     PORT("port", null, "override: port of the server (the identity check still applies)"),
@@ -16,16 +16,34 @@ public enum Setting {
     COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
     JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
-    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL");
+    CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
+    S3_ENDPOINT("s3-endpoint", null, "S3 endpoint URL of an S3-compatible store, e.g. https://minio.example:9000 (default: AWS)"),
+    S3_REGION("s3-region", null, "S3 region (default: $AWS_REGION, else us-east-1)"),
+    S3_PATH_STYLE("s3-path-style", "false", "true: path-style requests (endpoint/bucket/key), needed by most S3-compatible stores"),
+    S3_STORAGE_CLASS("s3-storage-class", null, "storage class of stored objects, e.g. STANDARD_IA (default: the bucket's)"),
+    S3_SSE("s3-sse", null, "server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS)"),
+    S3_SSE_KMS_KEY_ID("s3-sse-kms-key-id", null, "KMS key id or ARN for s3-sse = aws:kms (default: the account's aws/s3 key)"),
+    S3_CHECKSUM("s3-checksum", "when-supported", "request checksums: when-supported (SDK default, CRC32) or when-required (for stores that reject them)"),
+    S3_REQUEST_TIMEOUT("s3-request-timeout", "30", "seconds one S3 request attempt may take (also the connect and read timeout)"),
+    S3_TIMEOUT("s3-timeout", "120", "seconds one S3 operation may take with all its retries; then the command fails"),
+    S3_ACCESS_KEY("s3-access-key", null, "S3 access key id (configuration file only; default: the AWS SDK's credential chain)", true),
+    S3_SECRET_KEY("s3-secret-key", null, "S3 secret access key (configuration file only, which must then be mode 0600)", true);
 
     public final String key;
     public final String defaultValue;
     public final String description;
+    /** A secret: read only from the configuration file, never from a flag or the environment. */
+    public final boolean fileOnly;
 
     Setting(String key, String defaultValue, String description) {
+        this(key, defaultValue, description, false);
+    }
+
+    Setting(String key, String defaultValue, String description, boolean fileOnly) {
         this.key = key;
         this.defaultValue = defaultValue;
         this.description = description;
+        this.fileOnly = fileOnly;
     }
 
     public String envName() {
