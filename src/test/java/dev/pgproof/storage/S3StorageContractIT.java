@@ -1,0 +1,103 @@
+package dev.pgproof.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.pgproof.it.S3Server;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+
+/** The storage contract on S3 (s3proxy 4.1.0, filesystem-nio2), each test under its own prefix of one bucket. */
+class S3StorageContractIT extends StorageContract {
+    private static final String BUCKET = "pgproof-contract";
+    private static final AtomicInteger NEXT = new AtomicInteger();
+    private static S3Server server;
+    private static final List<S3Storage> OPEN = new ArrayList<>();
+
+    @BeforeAll
+    static void startServer() {
+        server = S3Server.shared();
+        server.createBucket(BUCKET);
+    }
+
+    @AfterAll
+    static void closeClients() {
+        OPEN.forEach(S3Storage::close);
+    }
+
+    @Override
+    protected Storage storage() {
+        S3Storage s = new S3Storage(server.options(BUCKET, "t" + ProcessHandle.current().pid() + "-" + NEXT.incrementAndGet() + "/repo"));
+        OPEN.add(s);
+        return s;
+    }
+
+    @Override
+    protected void assertNoLeftovers(Storage s) throws Exception {
+        S3Storage s3 = (S3Storage) s;
+        assertThat(s3.client().listMultipartUploads(r -> r.bucket(BUCKET).prefix(s3.options().prefix() + "/")).uploads())
+                .as("open multipart uploads").isEmpty();
+        try (Stream<Path> tmp = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            assertThat(tmp.filter(p -> p.getFileName().toString().startsWith("pgproof-s3-"))).as("spill files").isEmpty();
+        }
+    }
+
+    @Override
+    protected boolean noReplaceIsAtomic() {
+        return IF_NONE_MATCH_HONOURED;
+    }
+
+    /** What s3proxy 4.1.0 does with If-None-Match: * on a PUT of an existing key (see the test below). */
+    static final boolean IF_NONE_MATCH_HONOURED = true;
+
+    @Test
+    void conditionalPutOfAnExistingKey() {
+        try (S3Client c = server.client()) {
+            String key = "cond-" + ProcessHandle.current().pid() + "/k";
+            c.putObject(r -> r.bucket(BUCKET).key(key), RequestBody.fromString("first"));
+            if (IF_NONE_MATCH_HONOURED) {
+                assertThatThrownBy(() -> c.putObject(r -> r.bucket(BUCKET).key(key).ifNoneMatch("*"), RequestBody.fromString("second")))
+                        .isInstanceOf(S3Exception.class).extracting(e -> ((S3Exception) e).statusCode()).isEqualTo(412);
+                assertThat(c.getObjectAsBytes(r -> r.bucket(BUCKET).key(key)).asUtf8String()).isEqualTo("first");
+            } else {
+                c.putObject(r -> r.bucket(BUCKET).key(key).ifNoneMatch("*"), RequestBody.fromString("second"));
+                assertThat(c.getObjectAsBytes(r -> r.bucket(BUCKET).key(key)).asUtf8String()).isEqualTo("second");
+            }
+        }
+    }
+
+    @Test
+    void conditionalMultipartCompletionOverAnExistingKey() {
+        try (S3Client c = server.client()) {
+            String key = "cond-mpu-" + ProcessHandle.current().pid() + "/k";
+            c.putObject(r -> r.bucket(BUCKET).key(key), RequestBody.fromString("first"));
+            String id = c.createMultipartUpload(r -> r.bucket(BUCKET).key(key)).uploadId();
+            String etag = c.uploadPart(r -> r.bucket(BUCKET).key(key).uploadId(id).partNumber(1), RequestBody.fromString("second")).eTag();
+            try {
+                assertThatThrownBy(() -> c.completeMultipartUpload(r -> r.bucket(BUCKET).key(key).uploadId(id).ifNoneMatch("*")
+                        .multipartUpload(m -> m.parts(p -> p.partNumber(1).eTag(etag)))))
+                        .isInstanceOf(S3Exception.class).extracting(e -> ((S3Exception) e).statusCode()).isEqualTo(412);
+            } finally {
+                c.abortMultipartUpload(r -> r.bucket(BUCKET).key(key).uploadId(id));
+            }
+            assertThat(c.getObjectAsBytes(r -> r.bucket(BUCKET).key(key)).asUtf8String()).isEqualTo("first");
+        }
+    }
+
+    @Test
+    void describeNamesBucketPrefixAndEndpoint() {
+        S3Storage s = (S3Storage) storage();
+        assertThat(s.describe()).isEqualTo("s3://" + BUCKET + "/" + s.options().prefix() + " (endpoint " + server.endpoint() + ")");
+        assertThat(s.location()).isEqualTo("s3://" + BUCKET + "/" + s.options().prefix());
+    }
+}
