@@ -53,7 +53,10 @@ public final class S3Server {
                 Path dir = Files.createDirectories(Path.of("target/s3proxy-run/" + ProcessHandle.current().pid()).toAbsolutePath());
                 S3Server s = new S3Server(dir, PgCluster.freePort());
                 s.start();
-                Runtime.getRuntime().addShutdownHook(new Thread(s::stop, "s3proxy-stop"));
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    s.stop();
+                    s.deleteData();
+                }, "s3proxy-stop"));
                 shared = s;
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -146,6 +149,14 @@ public final class S3Server {
             Thread.currentThread().interrupt();
         }
         process = null;
+    }
+
+    private void deleteData() {
+        try (java.util.stream.Stream<Path> files = Files.walk(data)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // best effort at JVM exit
+        }
     }
 
     public String logTail() {
