@@ -139,7 +139,11 @@ public abstract class TestRepo {
         String bucket = "pgproof-it";
         server.createBucket(bucket);
         String prefix = "r" + ProcessHandle.current().pid() + "-" + NEXT.incrementAndGet();
-        Path conf = server.writeConfig(configDir.resolve("pgproof.conf"), "");
+        return s3(server, bucket, prefix, server.writeConfig(configDir.resolve("pgproof.conf"), ""));
+    }
+
+    /** A prefix of an existing bucket on the server, named to pgproof with the configuration file {@code conf}. */
+    public static TestRepo s3(S3Server server, String bucket, String prefix, Path conf) {
         S3Storage storage = new S3Storage(server.options(bucket, prefix));
         String url = "s3://" + bucket + "/" + prefix;
         return new TestRepo() {
