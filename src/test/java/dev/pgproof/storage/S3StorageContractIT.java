@@ -95,6 +95,38 @@ class S3StorageContractIT extends StorageContract {
     }
 
     @Test
+    void aFailedMultipartUploadIsAbortedAndLeavesNothing() throws Exception {
+        // Parts of 1 MiB: the store refuses to complete an upload whose parts (but the last) are under 5 MiB.
+        S3Storage s = new S3Storage(server.options(BUCKET, "mpu-fail-" + ProcessHandle.current().pid()).withPartSize(1 << 20));
+        OPEN.add(s);
+        byte[] data = new byte[3 << 20];
+        new java.util.Random(5).nextBytes(data);
+        try (Storage.Writer w = s.create("k/obj")) {
+            w.stream().write(data);
+            assertThatThrownBy(() -> w.commit(true)).isInstanceOf(java.io.IOException.class)
+                    .hasMessageStartingWith("S3 multipart upload of s3://" + BUCKET + "/" + s.options().prefix() + "/k/obj at endpoint "
+                            + server.endpoint() + " failed: ")
+                    .hasMessageContaining("EntityTooSmall");
+        }
+        assertThat(s.exists("k/obj")).isFalse();
+        assertNoLeftovers(s);
+    }
+
+    @Test
+    void anUnreachableEndpointFailsWithinTheCallTimeout() {
+        S3Options o = server.options(BUCKET, "x");
+        S3Storage s = new S3Storage(new S3Options(o.bucket(), o.prefix(), "http://127.0.0.1:" + dev.pgproof.it.PgCluster.freePort(),
+                o.region(), true, null, null, null, false, o.accessKey(), o.secretKey(), java.time.Duration.ofSeconds(1),
+                java.time.Duration.ofSeconds(3), o.partSize(), o.uploadThreads()));
+        OPEN.add(s);
+        long t0 = System.nanoTime();
+        assertThatThrownBy(s::checkBucket).isInstanceOf(S3Storage.BucketException.class)
+                .satisfies(e -> assertThat(((S3Storage.BucketException) e).problem()).isEqualTo(S3Storage.Problem.UNREACHABLE));
+        assertThatThrownBy(() -> s.list("a/")).isInstanceOf(java.io.IOException.class).hasMessageContaining("127.0.0.1");
+        assertThat((System.nanoTime() - t0) / 1_000_000).as("ms for two failed calls").isLessThan(10_000);
+    }
+
+    @Test
     void describeNamesBucketPrefixAndEndpoint() {
         S3Storage s = (S3Storage) storage();
         assertThat(s.describe()).isEqualTo("s3://" + BUCKET + "/" + s.options().prefix() + " (endpoint " + server.endpoint() + ")");
