@@ -151,6 +151,8 @@ abstract class EndToEnd {
         assertThat(backupResult.stderr()).contains("started at WAL location " + startLsn + " (" + b.path("startWal").asText() + ")");
         assertThat(backupResult.stderr()).contains("stopped at WAL location " + stopLsn + " (" + b.path("stopWal").asText() + ")");
         assertThat(b.path("files").asInt()).isPositive();
+        // pgproof's own lines only: no logger warning, nothing from the AWS SDK.
+        assertThat(backupResult.stderr()).doesNotContain("SLF4J").doesNotContain("software.amazon").doesNotContain("WARN");
         assertThat(c.path("incompleteBackups")).isEmpty();
         assertThat(c.path("wal").path("gaps")).isEmpty();
         assertThat(c.path("wal").path("conflicting")).isEmpty();
