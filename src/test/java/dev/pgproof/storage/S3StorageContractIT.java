@@ -127,6 +127,33 @@ class S3StorageContractIT extends StorageContract {
     }
 
     @Test
+    void listingsPageBeyondAThousandKeys() throws Exception {
+        Storage s = storage();
+        int n = 1010; // ListObjectsV2 answers at most 1000 keys a page
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(8);
+        try {
+            List<java.util.concurrent.Future<?>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String key = String.format("many/%s/%04d", i % 2 == 0 ? "even" : "odd", i);
+                fs.add(pool.submit(() -> {
+                    put(s, key, "x", false);
+                    return null;
+                }));
+            }
+            for (java.util.concurrent.Future<?> f : fs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<Storage.ObjectInfo> all = s.list("many/");
+        assertThat(all).hasSize(n);
+        assertThat(all).extracting(Storage.ObjectInfo::key).isSorted().doesNotHaveDuplicates();
+        assertThat(s.list("many/odd/")).hasSize(n / 2);
+        assertThat(s.listPrefixes("many/")).containsExactly("many/even/", "many/odd/");
+    }
+
+    @Test
     void describeNamesBucketPrefixAndEndpoint() {
         S3Storage s = (S3Storage) storage();
         assertThat(s.describe()).isEqualTo("s3://" + BUCKET + "/" + s.options().prefix() + " (endpoint " + server.endpoint() + ")");
