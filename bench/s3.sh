@@ -56,13 +56,16 @@ cur=$(as $bin/psql -Atq -h "$work" -p "$port" -d postgres -c "SELECT pg_walfile_
 segs=$(cd "$work/data/pg_wal" && ls | grep -E '^[0-9A-F]{24}$' | sort | awk -v c="$cur" '$0 < c' | tail -n "$n")
 timeit() {
   for s in $segs; do
-    t0=$(date +%s%N); (cd "$work/data" && as "$@" "pg_wal/$s") >/dev/null 2>"$work/err" || { echo "FAILED $s: $(head -c 300 "$work/err")" >&2; }
+    t0=$(date +%s%N); (cd "$work/data" && as "$@" "pg_wal/$s") >/dev/null 2>"$work/err" || { echo "FAILED $s: $(head -c 300 "$work/err")" >&2; }; grep -o "[0-9]* ms)" "$work/err" | tr -d " ms)" >> "$work/inner"
     echo $(( ($(date +%s%N) - t0) / 1000000 ))
   done | sort -n
 }
 report() { awk -v name="$1" '{a[NR]=$1} END {printf "%-28s %d segments: min %d ms, p50 %d ms, max %d ms\n", name, NR, a[1], a[int((NR+1)/2)], a[NR]}'; }
-timeit "$root/pgproof" archive-push --cluster bench "${posix[@]}" | report "archive-push posix"
-timeit "$root/pgproof" archive-push --cluster bench "${s3[@]}" | report "archive-push s3 (s3proxy)"
+# Wall time per process, and the time pgproof reports itself (after JVM start and settings: storage set-up, checks, upload, read-back).
+: > "$work/inner"; timeit "$root/pgproof" archive-push --cluster bench "${posix[@]}" | report "archive-push posix"
+sort -n "$work/inner" | report "  of which inside pgproof"
+: > "$work/inner"; timeit "$root/pgproof" archive-push --cluster bench "${s3[@]}" | report "archive-push s3 (s3proxy)"
+sort -n "$work/inner" | report "  of which inside pgproof"
 
 # Backups: archive_command must deliver the backup's WAL to each repository; point it at both in turn.
 for kind in posix s3; do
@@ -70,7 +73,7 @@ for kind in posix s3; do
   as $bin/psql -q -h "$work" -p "$port" -d postgres -c "ALTER SYSTEM SET archive_command = '$root/pgproof archive-push --cluster bench ${r[*]} %p'" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
   t0=$(date +%s%N)
-  as "$root/pgproof" backup --cluster bench "${r[@]}" --pgdata "$work/data" --start-fast --jobs 2 > /dev/null 2> "$work/backup-$kind.log"
+  as "$root/pgproof" backup --cluster bench "${r[@]}" --pgdata "$work/data" --start-fast --jobs "${JOBS:-2}" > /dev/null 2> "$work/backup-$kind.log"
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   copied=$(grep -o "copied [0-9]* files, .*" "$work/backup-$kind.log" | head -1)
   echo "backup $kind: $copied; whole backup $ms ms"
