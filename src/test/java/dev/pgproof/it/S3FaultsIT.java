@@ -156,7 +156,10 @@ class S3FaultsIT {
                 + " (endpoint " + server.endpoint() + ")\": S3 ");
         assertThat(objectsOf(segment)).as("stored copies of " + segment + " after the failed push").isEmpty();
         // Put it back the normal way, so that the archive has no gap.
-        Pgproof.runAsOwner(work, Map.of(), args("archive-push", "--cluster", CLUSTER, copy.resolve(segment).toString())).assertOk("push again");
+        PgCluster.ProcessResult again = Pgproof.runAsOwner(work, Map.of(), args("archive-push", "--cluster", CLUSTER,
+                copy.resolve(segment).toString())).assertOk("push again");
+        // What PostgreSQL's log gets from a push to S3: pgproof's one line, nothing from the SDK or a logger.
+        assertThat(again.stderr().lines().toList()).singleElement().asString().startsWith("archive-push: stored " + segment + " for cluster");
 
         // PostgreSQL's archiver: failures while the server is down, success once it is back.
         server.stop();
