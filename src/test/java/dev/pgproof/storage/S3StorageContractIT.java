@@ -154,6 +154,27 @@ class S3StorageContractIT extends StorageContract {
     }
 
     @Test
+    void storageClassIsSetAndServerSideEncryptionIsRequested() throws Exception {
+        S3Options o = server.options(BUCKET, "sc-" + ProcessHandle.current().pid());
+        S3Storage s = new S3Storage(new S3Options(o.bucket(), o.prefix(), o.endpoint(), o.region(), true, "STANDARD_IA", null, null, false,
+                o.accessKey(), o.secretKey(), o.attemptTimeout(), o.callTimeout(), 5 << 20, 2));
+        OPEN.add(s);
+        put(s, "small", "x", true);
+        put(s, "large", new byte[6 << 20], true);
+        assertThat(s.client().headObject(r -> r.bucket(BUCKET).key(s.fullKey("small"))).storageClassAsString()).isEqualTo("STANDARD_IA");
+        // pgproof sends it with CreateMultipartUpload as well, but s3proxy's filesystem backend keeps STANDARD for multipart objects.
+        assertThat(s.client().headObject(r -> r.bucket(BUCKET).key(s.fullKey("large"))).contentLength()).isEqualTo(6L << 20);
+        // s3proxy implements no server-side encryption: the header reaches it, and its refusal is a clean error.
+        S3Storage sse = new S3Storage(new S3Options(o.bucket(), o.prefix(), o.endpoint(), o.region(), true, null, "AES256", null, false,
+                o.accessKey(), o.secretKey(), o.attemptTimeout(), o.callTimeout(), 5 << 20, 2));
+        OPEN.add(sse);
+        assertThatThrownBy(() -> put(sse, "encrypted", "x", false)).isInstanceOf(java.io.IOException.class)
+                .hasMessageContaining("NotImplemented: Server-side encryption is not supported.");
+        assertThat(sse.exists("encrypted")).isFalse();
+        assertNoLeftovers(sse);
+    }
+
+    @Test
     void describeNamesBucketPrefixAndEndpoint() {
         S3Storage s = (S3Storage) storage();
         assertThat(s.describe()).isEqualTo("s3://" + BUCKET + "/" + s.options().prefix() + " (endpoint " + server.endpoint() + ")");
