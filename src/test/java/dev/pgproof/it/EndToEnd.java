@@ -157,6 +157,12 @@ abstract class EndToEnd {
         assertThat(c.path("wal").path("gaps")).isEmpty();
         assertThat(c.path("wal").path("conflicting")).isEmpty();
         assertThat(c.path("recoveryWindow").path("fromBackup").asText()).isEqualTo(label);
+
+        // Without --cluster: every cluster the repository holds (found by listing, on either backend).
+        PgCluster.ProcessResult all = ok(Pgproof.run(repo.command("info", "--output", "json")), "info of the whole repository");
+        JsonNode clusters = JSON.readTree(all.stdout()).path("clusters");
+        assertThat(clusters).hasSize(1);
+        assertThat(clusters.get(0).path("name").asText()).isEqualTo(CLUSTER);
     }
 
     @Test
