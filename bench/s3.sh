@@ -2,14 +2,14 @@
 # Posix vs S3 (s3proxy 4.1.0 from target/s3proxy, filesystem-nio2, on 127.0.0.1): times
 # `pgproof archive-push` per WAL segment (one process per segment, as archive_command runs it) and
 # a full backup of a small pgbench cluster into each repository.
-# Usage: bench/s3.sh [SEGMENTS] [PGBENCH_SCALE]   (after mvn verify or process-test-resources; run as root or a user)
+# Usage: bench/s3.sh [SEGMENTS] [PGBENCH_SCALE]   (after mvn verify, or mvn dependency:copy@copy-s3proxy; run as root or a user)
 set -euo pipefail
 n="${1:-10}"
 scale="${2:-10}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin=/usr/lib/postgresql/15/bin
 jar="$root/target/s3proxy/s3proxy.jar"
-[ -f "$jar" ] || { echo "missing $jar: run mvn -q process-test-resources first" >&2; exit 1; }
+[ -f "$jar" ] || { echo "missing $jar: run mvn -q dependency:copy@copy-s3proxy first" >&2; exit 1; }
 user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
 as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
 work=$(mktemp -d /tmp/pgproof-s3bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"

@@ -19,7 +19,7 @@ import software.amazon.awssdk.services.s3.S3Client;
 
 /**
  * Test fixture: a real S3 server, s3proxy 4.1.0 (Maven fetches target/s3proxy/s3proxy.jar in
- * process-test-resources), run as a separate {@code java -jar} process on 127.0.0.1 with the
+ * pre-integration-test, or `mvn dependency:copy@copy-s3proxy`), run as a separate {@code java -jar} process on 127.0.0.1 with the
  * filesystem-nio2 backend. {@link #shared()} starts one per JVM, reused by every test class, and a
  * shutdown hook stops it. If it cannot start, the test fails: S3 tests are never skipped.
  * {@link #stop()} and {@link #start()} (same port, same data) let fault tests take it away.
@@ -79,7 +79,7 @@ public final class S3Server {
             return;
         }
         if (!Files.isRegularFile(JAR)) {
-            throw new AssertionError("s3proxy is missing at " + JAR + ": Maven's process-test-resources phase copies it (mvn verify)");
+            throw new AssertionError("s3proxy is missing at " + JAR + ": mvn verify copies it before the integration tests, or run: mvn dependency:copy@copy-s3proxy");
         }
         try {
             Files.createDirectories(data);
