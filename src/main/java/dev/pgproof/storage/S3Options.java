@@ -57,21 +57,6 @@ public record S3Options(String bucket, String prefix, String endpoint, String re
                 secretKey, attemptTimeout, callTimeout, size, uploadThreads);
     }
 
-    public S3Options withPrefix(String p) {
-        return new S3Options(bucket, p, endpoint, region, pathStyle, storageClass, sse, kmsKeyId, checksumWhenRequired, accessKey,
-                secretKey, attemptTimeout, callTimeout, partSize, uploadThreads);
-    }
-
-    public S3Options withCredentials(String access, String secret) {
-        return new S3Options(bucket, prefix, endpoint, region, pathStyle, storageClass, sse, kmsKeyId, checksumWhenRequired, access,
-                secret, attemptTimeout, callTimeout, partSize, uploadThreads);
-    }
-
-    public S3Options withBucket(String b) {
-        return new S3Options(b, prefix, endpoint, region, pathStyle, storageClass, sse, kmsKeyId, checksumWhenRequired, accessKey,
-                secretKey, attemptTimeout, callTimeout, partSize, uploadThreads);
-    }
-
     @Override
     public String toString() {
         // never the secret key

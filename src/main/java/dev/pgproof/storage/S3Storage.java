@@ -1,5 +1,6 @@
 package dev.pgproof.storage;
 
+import dev.pgproof.util.Log;
 import dev.pgproof.util.TestHooks;
 import java.io.ByteArrayInputStream;
 import java.io.FilterInputStream;
@@ -569,8 +570,8 @@ public final class S3Storage implements Storage, AutoCloseable {
             try {
                 s3.abortMultipartUpload(r -> r.bucket(opt.bucket()).key(fk).uploadId(uploadId));
             } catch (SdkException e) {
-                System.err.println("WARNING: could not abort the multipart upload of s3://" + opt.bucket() + "/" + fk + " (" + reason(e)
-                        + "); it stays invisible and the bucket's lifecycle rule for incomplete multipart uploads removes it");
+                Log.warn("could not abort the multipart upload of s3://%s/%s (%s); it stays invisible, and the bucket's lifecycle rule "
+                        + "for incomplete multipart uploads removes it", opt.bucket(), fk, reason(e));
             }
         }
 
