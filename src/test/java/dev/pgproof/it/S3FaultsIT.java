@@ -323,9 +323,10 @@ class S3FaultsIT {
         view().storage().delete(key);
     }
 
+    /** Waits until PostgreSQL's archiver is done with the segment (archive-push exited 0) and its object is there. */
     private void awaitArchived(String segment) {
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        while (objectsOf(segment).isEmpty()) {
+        while (main.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").compareTo(segment) < 0 || objectsOf(segment).isEmpty()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError(segment + " was not archived within 90 s: "
                         + main.psql("SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver") + "\n" + main.logTail(30));
