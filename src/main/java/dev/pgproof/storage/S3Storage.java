@@ -420,17 +420,31 @@ public final class S3Storage implements Storage, AutoCloseable {
                     } else {
                         putMultipart(meta, noReplace);
                     }
-                } catch (AwsServiceException e) {
-                    if (noReplace && e.statusCode() == 412) {
+                } catch (SdkException e) {
+                    // The SDK retries a request whose answer was lost (a reset connection, a timeout): the retry of a PUT
+                    // with If-None-Match then gets 412, that of a completed CompleteMultipartUpload NoSuchUpload, though
+                    // the first attempt stored the object. What is stored decides: our size and SHA-256, or not.
+                    if (storedIsMine(hex)) {
+                        return;
+                    }
+                    if (noReplace && e instanceof AwsServiceException && ((AwsServiceException) e).statusCode() == 412) {
                         throw new FileAlreadyExistsException(key, null, "already stored in " + opt.url() + " (If-None-Match)");
                     }
-                    throw failure(spillChannel == null ? "PutObject" : "multipart upload", fk, e);
-                } catch (SdkException e) {
                     throw failure(spillChannel == null ? "PutObject" : "multipart upload", fk, e);
                 }
                 confirm(hex, noReplace);
             } finally {
                 release();
+            }
+        }
+
+        /** Whether the key holds an object of our size and SHA-256 (false also when the HEAD fails). */
+        private boolean storedIsMine(String hex) {
+            try {
+                HeadObjectResponse h = head(fk);
+                return h != null && h.contentLength() != null && h.contentLength() == size && hex.equals(h.metadata().get(SHA_META));
+            } catch (IOException e) {
+                return false;
             }
         }
 
@@ -570,6 +584,9 @@ public final class S3Storage implements Storage, AutoCloseable {
             try {
                 s3.abortMultipartUpload(r -> r.bucket(opt.bucket()).key(fk).uploadId(uploadId));
             } catch (SdkException e) {
+                if (notFound(e)) {
+                    return; // NoSuchUpload: completed after all (a lost answer), or aborted already
+                }
                 Log.warn("could not abort the multipart upload of s3://%s/%s (%s); it stays invisible, and the bucket's lifecycle rule "
                         + "for incomplete multipart uploads removes it", opt.bucket(), fk, reason(e));
             }

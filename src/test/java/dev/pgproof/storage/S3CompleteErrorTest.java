@@ -17,15 +17,19 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * S3 can answer CompleteMultipartUpload with "200 OK" and an {@code <Error>} body (pgBackRest
- * missed it, pgbackrest#1290). s3proxy never does, so this one test scripts the answers with a tiny
- * HTTP server and checks that the real SDK raises it, that pgproof reports the upload as failed
- * and aborts it.
+ * Answers s3proxy never gives, scripted with a tiny HTTP server in front of the real SDK:
+ * CompleteMultipartUpload answered "200 OK" with an {@code <Error>} body (pgBackRest missed it,
+ * pgbackrest#1290): the upload fails and is aborted; and a PUT whose answer is lost after the
+ * object was stored, so that the SDK's retry gets "412 Precondition Failed" from If-None-Match:
+ * the object is ours (HEAD: size and SHA-256), so the write succeeded.
  */
 class S3CompleteErrorTest {
     private HttpServer http;
     private final List<String> requests = new CopyOnWriteArrayList<>();
     private volatile String completionCode = "InvalidPart";
+    /** For the lost-answer test: what the scripted store holds (size and x-amz-meta-pgproof-sha256), or null. */
+    private volatile String[] stored;
+    private volatile boolean loseNextPutAnswer;
 
     @BeforeEach
     void start() throws IOException {
@@ -44,7 +48,30 @@ class S3CompleteErrorTest {
         String m = ex.getRequestMethod();
         ex.getRequestBody().readAllBytes();
         requests.add(m + " " + ex.getRequestURI().getPath() + (q.isEmpty() ? "" : "?" + q.replaceAll("=[^&]*", "")));
-        if (m.equals("POST") && q.contains("uploads")) {
+        if (m.equals("PUT") && q.isEmpty()) { // PutObject
+            if (stored != null) {
+                send(ex, 412, "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not "
+                        + "hold</Message></Error>");
+                return;
+            }
+            String decoded = ex.getRequestHeaders().getFirst("x-amz-decoded-content-length"); // aws-chunked body over http
+            stored = new String[] {decoded != null ? decoded : ex.getRequestHeaders().getFirst("Content-Length"),
+                ex.getRequestHeaders().getFirst("x-amz-meta-pgproof-sha256")};
+            if (loseNextPutAnswer) {
+                loseNextPutAnswer = false;
+                ex.close(); // stored, but the answer never reaches the client
+                return;
+            }
+            send(ex, 200, "");
+        } else if (m.equals("HEAD") && stored != null) {
+            ex.getResponseHeaders().add("x-amz-meta-pgproof-sha256", stored[1]);
+            ex.getResponseHeaders().add("Content-Length", stored[0]);
+            ex.sendResponseHeaders(200, -1);
+            ex.close();
+        } else if (m.equals("HEAD")) {
+            ex.sendResponseHeaders(404, -1);
+            ex.close();
+        } else if (m.equals("POST") && q.contains("uploads")) {
             send(ex, 200, "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>p/k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>");
         } else if (m.equals("PUT") && q.contains("partNumber")) {
             ex.getResponseHeaders().add("ETag", "\"e" + requests.size() + "\"");
@@ -87,7 +114,8 @@ class S3CompleteErrorTest {
         assertThat(upload()).contains("The InvalidPart error in a 200 body.");
         assertThat(requests).filteredOn(r -> r.equals("POST /b/p/k?uploadId")).hasSize(1);
         assertThat(requests).startsWith("POST /b/p/k?uploads").contains("PUT /b/p/k?partNumber&uploadId").contains("POST /b/p/k?uploadId")
-                .endsWith("DELETE /b/p/k?uploadId");
+                .contains("DELETE /b/p/k?uploadId");
+        assertThat(requests.lastIndexOf("DELETE /b/p/k?uploadId")).isGreaterThan(requests.lastIndexOf("POST /b/p/k?uploadId"));
         assertThat(requests).filteredOn(r -> r.startsWith("PUT")).hasSize(2);
     }
 
@@ -98,6 +126,27 @@ class S3CompleteErrorTest {
         upload();
         assertThat((System.nanoTime() - t0) / 1_000_000).as("ms").isLessThan(10_000);
         assertThat(requests).filteredOn(r -> r.equals("POST /b/p/k?uploadId")).as("completion attempts").hasSizeGreaterThan(1);
-        assertThat(requests).endsWith("DELETE /b/p/k?uploadId");
+        assertThat(requests).contains("DELETE /b/p/k?uploadId");
+    }
+
+    @Test
+    void aNoReplacePutWhoseAnswerWasLostIsConfirmedByWhatIsStored() throws Exception {
+        String endpoint = "http://127.0.0.1:" + http.getAddress().getPort();
+        S3Options o = new S3Options("b", "p", endpoint, "us-east-1", true, null, null, null, true, "id", "secret", Duration.ofSeconds(2),
+                Duration.ofSeconds(4), 5 << 20, 2);
+        loseNextPutAnswer = true;
+        try (S3Storage s = new S3Storage(o); Storage.Writer w = s.create("k")) {
+            w.stream().write("content".getBytes(StandardCharsets.UTF_8));
+            w.commit(true);
+        }
+        assertThat(requests).containsExactly("HEAD /b/p/k", "PUT /b/p/k", "PUT /b/p/k", "HEAD /b/p/k");
+
+        // Another writer's content under the key: a real "already exists".
+        requests.clear();
+        try (S3Storage s = new S3Storage(o); Storage.Writer w = s.create("k")) {
+            w.stream().write("other".getBytes(StandardCharsets.UTF_8));
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> w.commit(true))
+                    .isInstanceOf(java.nio.file.FileAlreadyExistsException.class);
+        }
     }
 }
