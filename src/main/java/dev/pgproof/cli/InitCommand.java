@@ -8,6 +8,7 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
 import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.PosixStorage;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
@@ -48,18 +49,24 @@ final class InitCommand implements Callable<Integer> {
         String cluster = s.cluster();
         Path pgdata = s.path(Setting.PGDATA);
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
-        Path repo = s.path(Setting.REPO);
+        Context ctx = new Context(s);
+        String repo = ctx.repoName();
         try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo.toString())) {
+                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo)) {
             ClusterIdentity id = lc.identity();
-                        try {
-                Files.createDirectories(repo);
-            } catch (IOException e) {
-                throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + repo + "\": " + e.getMessage(),
-                        "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + repo);
+            Storage storage;
+            if (s.repoIsS3()) {
+                storage = encryptIfNew(ctx.s3Raw(), null, ctx.secret()); // the bucket must exist: init never creates buckets
+            } else {
+                Path dir = s.path(Setting.REPO);
+                try {
+                    Files.createDirectories(dir);
+                } catch (IOException e) {
+                    throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + dir + "\": " + e.getMessage(),
+                            "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + dir);
+                }
+                storage = encryptIfNew(Context.posix(dir), dir, ctx.secret());
             }
-            Context ctx = new Context(s);
-            Storage storage = encryptIfNew(repo, ctx.secret());
             RepoLayout layout = new RepoLayout(cluster);
             if (upgrade) {
                 upgrade(storage, layout, lc, id);
@@ -81,11 +88,10 @@ final class InitCommand implements Callable<Integer> {
     }
 
     /** A new (empty) repository with a key or passphrase set becomes encrypted; then the repository is opened as any command does. */
-    private static Storage encryptIfNew(Path repo, Encryption.Secret secret) {
-        Storage raw = Context.posix(repo);
+    private static Storage encryptIfNew(Storage raw, Path posixDir, Encryption.Secret secret) {
         try {
             if (secret.given() && !Encryption.isEncrypted(raw) && raw.listPrefixes("").isEmpty() && raw.list("").isEmpty()) {
-                Encryption.initialise(new dev.pgproof.storage.PosixStorage(repo, true), secret);
+                Encryption.initialise(posixDir != null ? new PosixStorage(posixDir, true) : raw, secret);
                 Log.info("repository \"%s\" is encrypted (AES-256-GCM); keep the %s safe: without it no backup can be restored",
                         raw.describe(), secret.keyFile() != null ? "key file" : "passphrase");
                 if (secret.keyFile() == null && secret.passFile() == null) {
@@ -97,7 +103,7 @@ final class InitCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read repository \"" + raw.describe() + "\": " + e.getMessage(),
                     "check that it is mounted and writable by the cluster owner");
         }
-        return Encryption.open(Context.posix(repo), secret);
+        return Encryption.open(posixDir != null ? Context.posix(posixDir) : raw, secret);
     }
 
     /** Re-pins an initialised cluster name to the identity pg_upgrade gave it. */

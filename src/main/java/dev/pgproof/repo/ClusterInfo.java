@@ -47,7 +47,7 @@ public final class ClusterInfo {
         } catch (NoSuchFileException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "cluster \"" + layout.cluster() + "\" is not initialised in repository \""
                     + storage.describe() + "\"",
-                    "run: pgproof init --cluster " + layout.cluster() + " --repo " + storage.describe() + " --pgdata <data directory>",
+                    "run: pgproof init --cluster " + layout.cluster() + " --repo " + storage.location() + " --pgdata <data directory>",
                     "or check --cluster and --repo (is this the repository the cluster archives to?)");
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read \"" + key + "\" in repository \"" + storage.describe()

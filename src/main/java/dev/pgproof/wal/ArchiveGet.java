@@ -63,6 +63,7 @@ public final class ArchiveGet {
                     + " different copies in repository \"" + repo + "\" for cluster \"" + cluster + "\"; refusing to choose",
                     "two servers archived under one cluster name; run pgproof verify --cluster " + cluster + " and remove the foreign copy");
         }
+        dev.pgproof.util.TestHooks.pause("archive-get-before-read", copies.get(0).key());
         byte[] data;
         try {
             data = archive.readVerified(copies.get(0));

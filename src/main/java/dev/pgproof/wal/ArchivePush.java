@@ -137,7 +137,7 @@ public final class ArchivePush {
                     + Long.toUnsignedString(h.systemIdentifier()) + ", but cluster \"" + cluster + "\" in repository \""
                     + archive.storage().describe() + "\" is pinned to system identifier " + identity.systemIdentifierString(),
                     "this server's archive_command names the wrong cluster: give it the --cluster (and --repo) initialised for this server",
-                    "see which clusters a repository holds with: pgproof info --repo " + archive.storage().describe());
+                    "see which clusters a repository holds with: pgproof info --repo " + archive.storage().location());
         }
         Integer major = h.majorVersion();
         if (major == null || major != identity.pgVersion() || h.segmentSize() != identity.walSegmentSize()) {
