@@ -299,6 +299,38 @@ abstract class EndToEnd {
                 + "\" for cluster \"" + CLUSTER + "\"");
     }
 
+    @Test
+    @Order(6)
+    void aSecondBackupIsLockedOutAndAnIncrementalAfterAKilledBackupRestores() throws Exception {
+        Path work = Files.createDirectories(root.resolve("work-lock"));
+        PgCluster.chownToOwner(work, false);
+        try (Running p = Running.asOwner(work, Map.of("PGPROOF_TEST_HOOK", "backup-mid-copy"),
+                repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(), "--start-fast"))) {
+            p.awaitLine("HOOK backup-mid-copy ", Duration.ofMinutes(2));
+            PgCluster.ProcessResult second = Pgproof.run(repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString()));
+            assertThat(second.exitCode()).as(second.stderr()).isEqualTo(16);
+            assertThat(second.stderr()).contains("ERROR: cluster \"main\" is locked by backup (pid ").contains("main/lock/backup.lock");
+            p.killTree();
+        }
+        source.pgbench("-c", "1", "-t", "100", "-n");
+        PgCluster.ProcessResult incr = ok(Pgproof.run(repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(),
+                "--start-fast", "--type", "incr")), "incremental backup");
+        String incrLabel = incr.stdout().strip();
+        assertThat(incrLabel).endsWith("I");
+        assertThat(incr.stderr()).contains("clearing a stale backup lock").contains("incremental backup based on " + label);
+        JsonNode backups = info().path("backups");
+        long fullStored = backups.get(0).path("storedSize").asLong();
+        assertThat(backups.get(backups.size() - 1).path("storedSize").asLong()).as("incremental stored size").isLessThan(fullStored / 2);
+        switchAndWaitForArchive();
+        Map<String, String> atEnd = snapshot(source);
+        Path dest = restores.resolve("incr");
+        restore(dest, "--set", incrLabel);
+        PgCluster copy = startCopy(dest);
+        copy.awaitPromotion(RECOVERY_TIMEOUT);
+        assertThat(snapshot(copy)).isEqualTo(atEnd);
+        copy.stop();
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** archive-get as the cluster owner, as restore_command runs it. */
@@ -322,21 +354,7 @@ abstract class EndToEnd {
 
     /** Switches WAL on the source and waits until the switched-out segment is archived and info shows it. */
     private void switchAndWaitForArchive() throws IOException {
-        String segment = source.psql("SELECT pg_walfile_name(pg_switch_wal())");
-        long deadline = System.nanoTime() + ARCHIVE_TIMEOUT.toNanos();
-        while (true) {
-            String[] st = source.psql("SELECT coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') "
-                    + "FROM pg_stat_archiver").split("\\|", -1);
-            if (st[0].length() >= 24 && st[0].substring(0, 24).compareTo(segment) >= 0) {
-                break;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("segment " + segment + " was not archived within " + ARCHIVE_TIMEOUT
-                        + ": pg_stat_archiver says last archived " + st[0] + ", " + st[1] + " failures, last failed " + st[2]
-                        + "\n--- log ---\n" + source.logTail(40));
-            }
-            PgCluster.pause(200);
-        }
+        String segment = source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
         JsonNode wal = info().path("wal");
         assertThat(wal.path("last").asText()).as("last WAL segment in the repository").isGreaterThanOrEqualTo(segment);
         assertThat(wal.path("gaps")).as("WAL gaps").isEmpty();
@@ -354,16 +372,7 @@ abstract class EndToEnd {
 
     /** Every user table of schema public, as name to "rowcount:md5 of its rows in order". */
     private static Map<String, String> snapshot(PgCluster c) {
-        String names = c.psql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c "
-                + "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')");
-        Map<String, String> out = new LinkedHashMap<>();
-        for (String t : names.split(" ")) {
-            if (!t.isEmpty()) {
-                out.put(t, c.psql("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '-') FROM "
-                        + t + " t"));
-            }
-        }
-        return out;
+        return c.tableDigests();
     }
 
     private static PgCluster.ProcessResult verifybackup(Path dir) {
