@@ -24,20 +24,12 @@ class UpgradeIT {
 
     @Test
     void initUpgradeRepinsTheNameAndOldBackupsStayRestorable() throws IOException {
-        Path root = tmp.toRealPath();
-        PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        Path repo = repoParent.resolve("pgproof");
-        Path work = Files.createDirectories(root.resolve("work"));
-        PgCluster.chownToOwner(work, false);
+        LocalRepo local = LocalRepo.in(tmp);
+        Path root = local.root;
+        Path repo = local.repo;
+        Path work = local.ownedDir("work");
         String archiveCommand = PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo));
-
-        PgCluster old = PgCluster.create(root.resolve("c"), "old", PgCluster.freePort());
-        old.configure("archive_mode", "on");
-        old.configure("archive_command", archiveCommand);
-        old.start();
-        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", old.dataDir().toString()).assertOk("init");
+        PgCluster old = local.archivingCluster(CLUSTER, "old");
         old.psql("CREATE TABLE before_upgrade AS SELECT g, md5(g::text) AS h FROM generate_series(1, 5000) g");
         String oldLabel = backup(repo, old).stdout().strip();
         old.psql("INSERT INTO before_upgrade SELECT g, 'late' FROM generate_series(5001, 5100) g");
@@ -47,7 +39,7 @@ class UpgradeIT {
         old.stop();
 
         // A cluster that is not the upgrade (fresh WAL, behind the archive) is refused.
-        PgCluster stranger = PgCluster.create(root.resolve("c"), "stranger", PgCluster.freePort());
+        PgCluster stranger = PgCluster.create(root.resolve("clusters"), "stranger", PgCluster.freePort());
         stranger.start();
         PgCluster.ProcessResult refused = Pgproof.run("init", "--upgrade", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
                 stranger.dataDir().toString());
@@ -56,7 +48,7 @@ class UpgradeIT {
         stranger.stop();
 
         // pg_upgrade into a new cluster (same major version here: only PostgreSQL 15 is installed; the identity changes all the same).
-        PgCluster upgraded = PgCluster.create(root.resolve("c"), "new", PgCluster.freePort());
+        PgCluster upgraded = PgCluster.create(root.resolve("clusters"), "new", PgCluster.freePort());
         PgCluster.runAsOwner(List.of(PgCluster.bin("pg_upgrade"), "-b", PgCluster.PG_BIN.toString(), "-B", PgCluster.PG_BIN.toString(), "-d",
                 old.dataDir().toString(), "-D", upgraded.dataDir().toString(), "-p", String.valueOf(PgCluster.freePort()), "-P",
                 String.valueOf(PgCluster.freePort()), "-s", work.toString()), null, work, Duration.ofMinutes(5)).assertOk("pg_upgrade");
@@ -87,8 +79,7 @@ class UpgradeIT {
         Map<String, String> newAtEnd = upgraded.tableDigests();
         upgraded.stop();
 
-        Path restores = Files.createDirectories(root.resolve("restores"));
-        PgCluster.chownToOwner(restores, false);
+        Path restores = local.ownedDir("restores");
         // The backup from before the upgrade: its own WAL, up to where the old identity's archive ends.
         PgCluster.ProcessResult r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
                 restores.resolve("old").toString(), "--set", oldLabel, "--archive-mode", "off").assertOk("restore of the old backup");
