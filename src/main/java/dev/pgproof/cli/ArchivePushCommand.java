@@ -10,7 +10,8 @@ import picocli.CommandLine.Parameters;
             "  archive_command = 'pgproof archive-push --cluster main --repo /backup/pgproof %%p'",
             "Checks a segment's page header against the cluster's pinned identity (system identifier, segment size) and stores nothing on a mismatch. "
                 + "A file already stored with identical content succeeds; different content under the same name fails and the stored copy is kept. "
-                + "Exits 0 only after the stored file is durable (file and directory fsync'd) and read back."})
+                + "Exits 0 only after the stored file is durable (posix: file and directory fsync'd; S3: the upload confirmed by size and SHA-256) "
+                + "and read back. Any failure exits 1 to 125, so PostgreSQL keeps the segment and retries."})
 final class ArchivePushCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;

@@ -39,7 +39,7 @@ final class CheckCommand implements Callable<Integer> {
         try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
                 s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
             Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
-            ArchiveCheck.Result r = new ArchiveCheck(lc, storage, ctx.layout(), s.path(Setting.REPO).toString(), timeout).run();
+            ArchiveCheck.Result r = new ArchiveCheck(lc, storage, ctx.layout(), ctx.repoName(), timeout).run();
             if (r.standby()) {
                 System.out.printf("check of cluster \"%s\" (standby): identity, archive settings and repository OK; no WAL switch on a standby "
                         + "(newest archived segment: %s)%n", cluster, r.newestArchived() == null ? "none" : r.newestArchived());

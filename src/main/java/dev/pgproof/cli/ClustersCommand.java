@@ -76,7 +76,8 @@ final class ClustersCommand implements Callable<Integer> {
         Log.info("looking for PostgreSQL clusters on this host: postmaster processes, /etc/postgresql and %d configured cluster(s)%s",
                 sections.size(), configPath == null ? " (no configuration file)" : " in \"" + configPath + "\"");
         // Each repository is opened with its cluster's settings: an encrypted one needs that cluster's secret.
-        Survey survey = new Survey(sections, (name, repo) -> new Context(s.forCluster(name)).storageAt(Path.of(repo).toAbsolutePath().normalize()),
+        Survey survey = new Survey(sections, (name, repo) -> repo.startsWith("s3://") ? new Context(s.forCluster(name)).storage()
+                : new Context(s.forCluster(name)).storageAt(Path.of(repo).toAbsolutePath().normalize()),
                 configPath, Instant.now(), s.duration(Setting.BACKUP_MAX_AGE), s.duration(Setting.PROOF_MAX_AGE));
         List<Discovery.Found> found = new ArrayList<>();
         for (Discovery.Found f : Discovery.host().scan(sections.stream().map(Survey.Section::pgdata).toList())) {
@@ -132,7 +133,8 @@ final class ClustersCommand implements Callable<Integer> {
     private static Survey.Section section(Settings cs, String name, String pgdata) {
         String repo = cs.get(Setting.REPO);
         return new Survey.Section(name, Path.of(pgdata).toAbsolutePath().normalize(),
-                repo == null ? null : Path.of(repo).toAbsolutePath().normalize().toString(), cs.duration(Setting.BACKUP_MAX_AGE),
+                repo == null ? null : repo.startsWith("s3://") ? repo : Path.of(repo).toAbsolutePath().normalize().toString(),
+                cs.duration(Setting.BACKUP_MAX_AGE),
                 cs.duration(Setting.PROOF_MAX_AGE));
     }
 

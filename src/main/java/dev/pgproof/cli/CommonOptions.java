@@ -14,7 +14,7 @@ final class CommonOptions {
     @Option(names = "--cluster", paramLabel = "NAME", description = "cluster name: a section of the configuration file and a directory in the repository ($PGPROOF_CLUSTER)")
     String cluster;
 
-    @Option(names = "--repo", paramLabel = "PATH", description = "repository root directory ($PGPROOF_REPO)")
+    @Option(names = "--repo", paramLabel = "PATH|URL", description = "repository: a directory, or s3://BUCKET[/PREFIX] ($PGPROOF_REPO)")
     String repo;
 
     @Option(names = "--pgdata", paramLabel = "DIR", description = "the cluster's data directory ($PGPROOF_PGDATA)")
@@ -70,6 +70,32 @@ final class CommonOptions {
 
     @Option(names = "--expire-after-backup", paramLabel = "on|off", description = "run expire after each successful backup when a retention is set (default on) ($PGPROOF_EXPIRE_AFTER_BACKUP)")
     String expireAfterBackup;
+    @Option(names = "--s3-endpoint", paramLabel = "URL", description = "S3 endpoint of an S3-compatible store (default: AWS) ($PGPROOF_S3_ENDPOINT)")
+    String s3Endpoint;
+
+    @Option(names = "--s3-region", paramLabel = "REGION", description = "S3 region (default: $AWS_REGION, else us-east-1) ($PGPROOF_S3_REGION)")
+    String s3Region;
+
+    @Option(names = "--s3-path-style", paramLabel = "BOOL", description = "true for path-style requests, as most S3-compatible stores need (default false) ($PGPROOF_S3_PATH_STYLE)")
+    String s3PathStyle;
+
+    @Option(names = "--s3-storage-class", paramLabel = "CLASS", description = "storage class of new objects, e.g. STANDARD_IA ($PGPROOF_S3_STORAGE_CLASS)")
+    String s3StorageClass;
+
+    @Option(names = "--s3-sse", paramLabel = "TYPE", description = "server-side encryption: AES256 or aws:kms ($PGPROOF_S3_SSE)")
+    String s3Sse;
+
+    @Option(names = "--s3-sse-kms-key-id", paramLabel = "KEY", description = "KMS key id or ARN for --s3-sse aws:kms ($PGPROOF_S3_SSE_KMS_KEY_ID)")
+    String s3SseKmsKeyId;
+
+    @Option(names = "--s3-checksum", paramLabel = "MODE", description = "when-supported (default) or when-required: request checksums, for stores that reject the SDK's ($PGPROOF_S3_CHECKSUM)")
+    String s3Checksum;
+
+    @Option(names = "--s3-request-timeout", paramLabel = "SECONDS", description = "one S3 request attempt (default 30) ($PGPROOF_S3_REQUEST_TIMEOUT)")
+    String s3RequestTimeout;
+
+    @Option(names = "--s3-timeout", paramLabel = "SECONDS", description = "one S3 operation with its retries (default 120) ($PGPROOF_S3_TIMEOUT)")
+    String s3Timeout;
 
     Settings settings() {
         return settings(Map.of());
@@ -99,6 +125,15 @@ final class CommonOptions {
         put(m, Setting.RETENTION_FULL, retentionFull);
         put(m, Setting.RETENTION_DAYS, retentionDays);
         put(m, Setting.EXPIRE_AFTER_BACKUP, expireAfterBackup);
+        put(m, Setting.S3_ENDPOINT, s3Endpoint);
+        put(m, Setting.S3_REGION, s3Region);
+        put(m, Setting.S3_PATH_STYLE, s3PathStyle);
+        put(m, Setting.S3_STORAGE_CLASS, s3StorageClass);
+        put(m, Setting.S3_SSE, s3Sse);
+        put(m, Setting.S3_SSE_KMS_KEY_ID, s3SseKmsKeyId);
+        put(m, Setting.S3_CHECKSUM, s3Checksum);
+        put(m, Setting.S3_REQUEST_TIMEOUT, s3RequestTimeout);
+        put(m, Setting.S3_TIMEOUT, s3Timeout);
         return Settings.load(config, m, System.getenv());
     }
 

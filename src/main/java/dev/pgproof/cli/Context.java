@@ -7,11 +7,14 @@ import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
 import dev.pgproof.repo.RepoLayout;
 import dev.pgproof.storage.PosixStorage;
+import dev.pgproof.storage.S3Options;
+import dev.pgproof.storage.S3Storage;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.PgproofException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /** What every command resolves first: settings, the repository and the cluster's place in it. */
 final class Context {
@@ -21,8 +24,14 @@ final class Context {
         this.settings = settings;
     }
 
-    /** Opens the repository root, which must exist (only init creates it: a missing mount must not be written around). */
+    /**
+     * Opens the repository: a directory, which must exist (only init creates it: a missing mount
+     * must not be written around), or an S3 bucket, which must exist (pgproof never creates buckets).
+     */
     Storage storage() {
+        if (settings.repoIsS3()) {
+            return Encryption.open(s3Storage(), secret());
+        }
         return storageAt(settings.path(Setting.REPO));
     }
 
@@ -67,6 +76,99 @@ final class Context {
                 key == null && pass == null ? System.getenv(Encryption.PASS_ENV) : null);
     }
 
+    /** The repository as given by the user, for messages and commands: a directory or s3://bucket/prefix. */
+    String repoName() {
+        return settings.repoIsS3() ? s3Options().url() : settings.path(Setting.REPO).toString();
+    }
+
+    /** S3 settings for the storage layer (which knows nothing of settings). */
+    S3Options s3Options() {
+        String url = settings.require(Setting.REPO);
+        String[] bp = S3Options.parseUrl(url);
+        if (bp == null || bp[0].isEmpty()) {
+            throw new PgproofException(ExitCode.CONFIG, "repository \"" + url + "\" is not a valid S3 URL", "write it as s3://BUCKET or s3://BUCKET/PREFIX");
+        }
+        String region = settings.get(Setting.S3_REGION);
+        if (region == null || region.isEmpty()) {
+            region = System.getenv("AWS_REGION");
+        }
+        if (region == null || region.isEmpty()) {
+            region = "us-east-1";
+        }
+        String checksum = settings.get(Setting.S3_CHECKSUM);
+        if (!checksum.equals("when-supported") && !checksum.equals("when-required")) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"s3-checksum\" must be when-supported or when-required, got \"" + checksum + "\"",
+                    "fix --s3-checksum, PGPROOF_S3_CHECKSUM or the configuration file");
+        }
+        String sse = settings.get(Setting.S3_SSE);
+        if (sse != null && !sse.equals("AES256") && !sse.equals("aws:kms")) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"s3-sse\" must be AES256 or aws:kms, got \"" + sse + "\"",
+                    "fix --s3-sse, PGPROOF_S3_SSE or the configuration file");
+        }
+        if (settings.get(Setting.S3_SSE_KMS_KEY_ID) != null && !"aws:kms".equals(sse)) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"s3-sse-kms-key-id\" is set but s3-sse is not aws:kms", "set s3-sse = aws:kms");
+        }
+        String access = settings.get(Setting.S3_ACCESS_KEY);
+        String secret = settings.get(Setting.S3_SECRET_KEY);
+        if ((access == null) != (secret == null)) {
+            throw new PgproofException(ExitCode.CONFIG, "only one of s3-access-key and s3-secret-key is set in \"" + settings.configFile().path() + "\"",
+                    "set both, or neither to use the AWS SDK's credential chain (environment, ~/.aws/credentials, instance or container role)");
+        }
+        String endpoint = settings.get(Setting.S3_ENDPOINT);
+        if (endpoint != null && !endpoint.matches("https?://[^/\\s]+/?")) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"s3-endpoint\" must be a URL like https://host[:port], got \"" + endpoint + "\"",
+                    "fix --s3-endpoint, PGPROOF_S3_ENDPOINT or the configuration file");
+        }
+        int attempt = positive(Setting.S3_REQUEST_TIMEOUT);
+        int total = positive(Setting.S3_TIMEOUT);
+        return new S3Options(bp[0], bp[1], endpoint, region, settings.boolValue(Setting.S3_PATH_STYLE), settings.get(Setting.S3_STORAGE_CLASS),
+                sse, settings.get(Setting.S3_SSE_KMS_KEY_ID), checksum.equals("when-required"), access, secret, Duration.ofSeconds(attempt),
+                Duration.ofSeconds(Math.max(total, attempt)), S3Options.DEFAULT_PART_SIZE, S3Options.DEFAULT_UPLOAD_THREADS);
+    }
+
+    private int positive(Setting s) {
+        int v = settings.intValue(s, Integer.parseInt(s.defaultValue));
+        if (v < 1) {
+            throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" must be at least 1 second, got " + v,
+                    "fix --" + s.key + ", " + s.envName() + " or the configuration file");
+        }
+        return v;
+    }
+
+    /** The S3 repository, bucket checked, without encryption (init decides that). */
+    Storage s3Raw() {
+        return s3Storage();
+    }
+
+    private Storage s3Storage() {
+        S3Options o = s3Options();
+        S3Storage st = new S3Storage(o);
+        try {
+            st.checkBucket();
+        } catch (S3Storage.BucketException e) {
+            st.close();
+            String where = o.endpoint() != null ? "--s3-endpoint " + o.endpoint() : "AWS region " + o.region() + " (--s3-region)";
+            switch (e.problem()) {
+                case NO_BUCKET:
+                    throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + o.url() + "\": " + e.getMessage(),
+                            "pgproof never creates buckets: create it (e.g. aws s3 mb s3://" + o.bucket() + "), or fix --repo and " + where);
+                case DENIED:
+                    throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + o.url() + "\": " + e.getMessage(),
+                            "check the credentials: s3-access-key and s3-secret-key in the configuration file, or the AWS SDK's chain "
+                                    + "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or container role)",
+                            "they need s3:ListBucket on " + o.bucket() + " and s3:GetObject, s3:PutObject, s3:DeleteObject on its objects (see the README)");
+                case UNREACHABLE:
+                    throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + o.url() + "\": " + e.getMessage(),
+                            "check " + where + ", that the store is running and reachable from this host",
+                            "the limits are s3-request-timeout (per request) and s3-timeout (with retries)");
+                default:
+                    throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + o.url() + "\": " + e.getMessage(),
+                            "check --repo, " + where + " and s3-path-style (most S3-compatible stores need s3-path-style = true)");
+            }
+        }
+        return st;
+    }
+
     RepoLayout layout() {
         return new RepoLayout(settings.cluster());
     }
@@ -93,7 +195,7 @@ final class Context {
     /** The repository and config options to repeat in archive_command and restore_command. */
     String commandOptions() {
         StringBuilder sb = new StringBuilder(" --cluster ").append(settings.cluster());
-        sb.append(" --repo ").append(shellQuote(settings.path(Setting.REPO).toString()));
+        sb.append(" --repo ").append(shellQuote(repoName()));
         for (Setting file : new Setting[] {Setting.SPOOL_PATH, Setting.CIPHER_KEY_FILE, Setting.CIPHER_PASS_FILE}) {
             String v = settings.get(file);
             if (v != null) {
@@ -102,6 +204,18 @@ final class Context {
         }
         if (settings.configFile().path() != null && !settings.configFile().path().toString().equals(dev.pgproof.config.ConfigFile.DEFAULT_PATH)) {
             sb.append(" --config ").append(shellQuote(settings.configFile().path().toString()));
+        }
+        if (settings.repoIsS3()) {
+            // S3 settings given on this command line or in its environment: repeated, since PostgreSQL's archiver
+            // has neither. Settings from the configuration file come through --config; keys never appear here.
+            for (Setting st : Setting.values()) {
+                if (st.key.startsWith("s3-") && !st.fileOnly) {
+                    Settings.Source src = settings.source(st);
+                    if (src == Settings.Source.FLAG || src == Settings.Source.ENV) {
+                        sb.append(" --").append(st.key).append(' ').append(shellQuote(settings.get(st)));
+                    }
+                }
+            }
         }
         return sb.toString();
     }

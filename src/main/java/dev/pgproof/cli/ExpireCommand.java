@@ -35,7 +35,9 @@ final class ExpireCommand implements Callable<Integer> {
     public Integer call() {
         Settings s = common.settings();
         String cluster = s.cluster();
-        Owner.becomeOwnerOf(s.path(Setting.REPO), "repository");
+        if (!s.repoIsS3()) {
+            Owner.becomeOwnerOf(s.path(Setting.REPO), "repository");
+        }
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);

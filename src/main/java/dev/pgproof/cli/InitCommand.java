@@ -8,6 +8,7 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
 import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.PosixStorage;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
@@ -38,25 +39,38 @@ final class InitCommand implements Callable<Integer> {
     @Option(names = "--configure", description = "set archive_mode = on and archive_command with ALTER SYSTEM, and reload")
     boolean configure;
 
+    @Option(names = "--upgrade", description = "after pg_upgrade: pin the cluster's new identity (system identifier, major version) under the "
+            + "same name; the old identity is kept, and its backups stay restorable with the old major version")
+    boolean upgrade;
+
     @Override
     public Integer call() {
         Settings s = common.settings();
         String cluster = s.cluster();
         Path pgdata = s.path(Setting.PGDATA);
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
-        Path repo = s.path(Setting.REPO);
+        Context ctx = new Context(s);
+        String repo = ctx.repoName();
         try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo.toString())) {
+                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo)) {
             ClusterIdentity id = lc.identity();
-                        try {
-                Files.createDirectories(repo);
-            } catch (IOException e) {
-                throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + repo + "\": " + e.getMessage(),
-                        "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + repo);
+            Storage storage;
+            if (s.repoIsS3()) {
+                storage = encryptIfNew(ctx.s3Raw(), null, ctx.secret()); // the bucket must exist: init never creates buckets
+            } else {
+                Path dir = s.path(Setting.REPO);
+                try {
+                    Files.createDirectories(dir);
+                } catch (IOException e) {
+                    throw new PgproofException(ExitCode.REPOSITORY, "could not create repository \"" + dir + "\": " + e.getMessage(),
+                            "create it owned by the cluster owner: install -d -o " + Owner.currentUser() + " -m 750 " + dir);
+                }
+                storage = encryptIfNew(Context.posix(dir), dir, ctx.secret());
             }
-            Context ctx = new Context(s);
-            Storage storage = encryptIfNew(repo, ctx.secret());
             RepoLayout layout = new RepoLayout(cluster);
+            if (upgrade) {
+                upgrade(storage, layout, lc, id);
+            }
             boolean existed = pin(storage, layout, lc, id);
             Log.info("cluster \"%s\" %s in repository \"%s\": %s, WAL segment size %d, block size %d, data checksums %s", cluster,
                     existed ? "was already initialised" : "initialised", repo, id.describe(), id.walSegmentSize(), id.blockSize(),
@@ -74,11 +88,10 @@ final class InitCommand implements Callable<Integer> {
     }
 
     /** A new (empty) repository with a key or passphrase set becomes encrypted; then the repository is opened as any command does. */
-    private static Storage encryptIfNew(Path repo, Encryption.Secret secret) {
-        Storage raw = Context.posix(repo);
+    private static Storage encryptIfNew(Storage raw, Path posixDir, Encryption.Secret secret) {
         try {
             if (secret.given() && !Encryption.isEncrypted(raw) && raw.listPrefixes("").isEmpty() && raw.list("").isEmpty()) {
-                Encryption.initialise(new dev.pgproof.storage.PosixStorage(repo, true), secret);
+                Encryption.initialise(posixDir != null ? new PosixStorage(posixDir, true) : raw, secret);
                 Log.info("repository \"%s\" is encrypted (AES-256-GCM); keep the %s safe: without it no backup can be restored",
                         raw.describe(), secret.keyFile() != null ? "key file" : "passphrase");
                 if (secret.keyFile() == null && secret.passFile() == null) {
@@ -90,7 +103,52 @@ final class InitCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read repository \"" + raw.describe() + "\": " + e.getMessage(),
                     "check that it is mounted and writable by the cluster owner");
         }
-        return Encryption.open(Context.posix(repo), secret);
+        return Encryption.open(posixDir != null ? Context.posix(posixDir) : raw, secret);
+    }
+
+    /** Re-pins an initialised cluster name to the identity pg_upgrade gave it. */
+    private static void upgrade(Storage storage, RepoLayout layout, LiveCluster lc, ClusterIdentity now) {
+        String cluster = layout.cluster();
+        try {
+            if (!storage.exists(layout.clusterInfo())) {
+                throw new PgproofException(ExitCode.USAGE, "--upgrade: cluster \"" + cluster + "\" is not initialised in repository \""
+                        + storage.describe() + "\"", "initialise it without --upgrade");
+            }
+            ClusterIdentity old = ClusterInfo.read(storage, layout);
+            if (old.systemIdentifier() == now.systemIdentifier()) {
+                Log.info("cluster \"%s\": identity unchanged (%s); nothing to upgrade", cluster, now.describe());
+                return;
+            }
+            if (now.pgVersion() < old.pgVersion()) {
+                throw new PgproofException(ExitCode.IDENTITY, "--upgrade: data directory \"" + lc.pgdata() + "\" runs PostgreSQL " + now.pgVersion()
+                        + ", older than the PostgreSQL " + old.pgVersion() + " pinned for cluster \"" + cluster + "\"",
+                        "pg_upgrade only goes to a newer major version: is --pgdata the upgraded cluster?");
+            }
+            // pg_upgrade starts the new cluster's WAL after the old one's: a cluster whose WAL is behind the old
+            // identity's archive is not its upgrade, and re-pinning the name to it would repeat wal-e's mistake.
+            String newest = null;
+            for (String name : new dev.pgproof.wal.WalArchive(storage, layout).listAll().keySet()) {
+                if (dev.pgproof.wal.WalFileName.kindOf(name) == dev.pgproof.wal.WalFileName.Kind.SEGMENT) {
+                    newest = name;
+                }
+            }
+            String current = lc.query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+            if (newest != null && current.substring(8).compareTo(newest.substring(8)) <= 0) {
+                throw new PgproofException(ExitCode.IDENTITY, "--upgrade: data directory \"" + lc.pgdata() + "\" writes WAL " + current
+                        + ", not after " + newest + ", the newest WAL archived for cluster \"" + cluster + "\": it is not the pinned cluster "
+                        + "upgraded by pg_upgrade", "give --pgdata of the cluster pg_upgrade created from " + old.describe(),
+                        "a different cluster needs its own name: pgproof init --cluster <new name> --pgdata " + lc.pgdata());
+            }
+            String oldText = ClusterInfo.text(storage, layout);
+            ClusterInfo.upgrade(storage, layout, old, oldText, now, lc.pgdata().toString(), newest);
+            Log.info("cluster \"%s\": upgraded from %s to %s; backups of the old identity stay restorable with PostgreSQL %d; take a "
+                    + "full backup now (an incremental cannot span the upgrade)", cluster, old.describe(), now.describe(), old.pgVersion());
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not write to repository \"" + storage.describe() + "\": " + e.getMessage(),
+                    "the repository must be writable by the cluster owner (" + Owner.currentUser() + ")");
+        } catch (java.sql.SQLException e) {
+            throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster + "\": could not read the WAL position: " + e.getMessage());
+        }
     }
 
     static String user(Settings s) {
@@ -107,7 +165,9 @@ final class InitCommand implements Callable<Integer> {
                 if (pinned.systemIdentifier() != id.systemIdentifier() || pinned.pgVersion() != id.pgVersion()) {
                     throw new PgproofException(ExitCode.IDENTITY, "cluster \"" + cluster + "\" in repository \"" + storage.describe()
                             + "\" is pinned to " + pinned.describe() + ", but data directory \"" + lc.pgdata() + "\" has " + id.describe(),
-                            "this name belongs to another cluster: choose a new --cluster name for \"" + lc.pgdata() + "\"");
+                            "this name belongs to another cluster: choose a new --cluster name for \"" + lc.pgdata() + "\""
+                                    + (id.pgVersion() > pinned.pgVersion() ? "; or, if pg_upgrade made it from the pinned cluster: pgproof init "
+                                    + "--upgrade --cluster " + cluster + " --pgdata " + lc.pgdata() : ""));
                 }
                 return true;
             }

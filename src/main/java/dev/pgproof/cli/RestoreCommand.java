@@ -5,6 +5,7 @@ import dev.pgproof.config.Setting;
 import dev.pgproof.config.Settings;
 import dev.pgproof.lock.RepoLock;
 import dev.pgproof.repo.BackupCatalog;
+import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.restore.RecoveryTarget;
 import dev.pgproof.restore.Restore;
@@ -79,7 +80,7 @@ final class RestoreCommand implements Callable<Integer> {
         Owner.becomeOwnerOf(Files.exists(dest) ? dest : dest.getParent(), Files.exists(dest) ? "restore target" : "parent directory of the restore target");
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
-        ctx.pinned(storage);
+        ClusterIdentity pinned = ctx.pinned(storage);
         Restore restore = new Restore(storage, ctx.layout());
         ZoneId zone = ZoneId.of("UTC");
         List<BackupManifest> complete;
@@ -99,10 +100,17 @@ final class RestoreCommand implements Callable<Integer> {
         BackupManifest m = restore.choose(set, rt, complete);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
                 m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
-        restore.checkWal(m, rt);
+        boolean former = !m.systemIdentifier().equals(pinned.systemIdentifierString());
+        restore.checkWal(m, rt, former ? dev.pgproof.repo.ClusterInfo.formerEnd(storage, ctx.layout(), m.systemIdentifier()) : null);
         Map<Integer, Path> ts = new HashMap<>();
         tablespaceMap.forEach((k, v) -> ts.put(k, Path.of(v).toAbsolutePath()));
-        String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions() + " %f \"%p\"";
+        String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions()
+                + (m.systemIdentifier().equals(pinned.systemIdentifierString()) ? "" : " --recovery-identity " + m.systemIdentifier())
+                + " %f \"%p\"";
+        if (!m.systemIdentifier().equals(pinned.systemIdentifierString())) {
+            Log.info("backup %s was taken before the cluster's upgrade (system identifier %s, PostgreSQL %d): start the restored copy with "
+                    + "PostgreSQL %d's binaries", m.label(), m.systemIdentifier(), m.pgVersion(), m.pgVersion());
+        }
         try (RepoLock hold = holdQuietly(storage, ctx, m.label())) {
             TestHooks.pause("restore-held", m.label());
             restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts));

@@ -93,7 +93,8 @@ final class WalCommands {
         Path target = Path.of(dest).toAbsolutePath();
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
-        ArchiveGet get = new ArchiveGet(new WalArchive(storage, ctx.layout()), id);
+        String recovering = s.get(Setting.RECOVERY_IDENTITY);
+        ArchiveGet get = new ArchiveGet(new WalArchive(storage, ctx.layout()), id, recovering == null ? null : Long.parseUnsignedLong(recovering));
         Path spool = ctx.spoolPath();
         WalPrefetch prefetch = spool == null ? null : new WalPrefetch(get, spool, ctx.layout().cluster(), id.walSegmentSize());
         if (prefetch != null && prefetch.take(name, target)) {

@@ -324,6 +324,14 @@ public final class Discovery {
     }
 
     /** The real path, or the absolute normalized path when it cannot be resolved. */
+    /** Whether two repository names are the same repository: S3 URLs compared as text, directories by their real paths. */
+    public static boolean sameRepository(String a, String b) {
+        if (a.startsWith("s3://") || b.startsWith("s3://")) {
+            return a.replaceAll("/+$", "").equals(b.replaceAll("/+$", ""));
+        }
+        return real(Path.of(a)).equals(real(Path.of(b)));
+    }
+
     public static Path real(Path p) {
         try {
             return p.toRealPath();

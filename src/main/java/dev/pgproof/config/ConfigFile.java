@@ -44,7 +44,34 @@ public final class ConfigFile {
             throw new PgproofException(ExitCode.CONFIG, "could not read configuration file \"" + path + "\": " + e.getMessage(),
                     "check that the file is readable by this OS user");
         }
-        return parse(path, text);
+        ConfigFile f = parse(path, text);
+        f.checkSecretsPrivate();
+        return f;
+    }
+
+    /** A file that holds S3 keys must be readable by its owner only. */
+    private void checkSecretsPrivate() {
+        boolean secrets = false;
+        for (Map<String, String> sec : sections.values()) {
+            for (String k : sec.keySet()) {
+                Setting s = Setting.byKey(k);
+                secrets |= s != null && s.fileOnly;
+            }
+        }
+        if (!secrets) {
+            return;
+        }
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode");
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return; // not a POSIX file system: nothing to judge
+        }
+        if ((mode & 0077) != 0) {
+            throw new PgproofException(ExitCode.CONFIG, "configuration file \"" + path + "\" holds S3 keys but is accessible by group or others (mode "
+                    + String.format("%04o", mode & 07777) + ")",
+                    "make it private to its owner: chmod 600 " + path);
+        }
     }
 
     static ConfigFile parse(Path path, String text) {

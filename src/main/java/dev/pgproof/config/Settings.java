@@ -19,9 +19,37 @@ public final class Settings {
     private final ConfigFile config;
 
     public Settings(Map<Setting, String> flags, Map<String, String> env, ConfigFile config) {
+        for (Setting s : Setting.values()) {
+            if (s.fileOnly && (flags.get(s) != null || env.get(s.envName()) != null)) {
+                throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" is a secret and is read only from the configuration file, "
+                        + "not from --" + s.key + " or " + s.envName(),
+                        "put it in the configuration file (mode 0600, owned by the user pgproof runs as) and pass --config FILE",
+                        "or leave the S3 keys unset to use the AWS SDK's credential chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, instance roles)");
+            }
+        }
         this.flags = new HashMap<>(flags);
         this.env = env;
         this.config = config;
+    }
+
+    /** Where a setting's value comes from. */
+    public enum Source { FLAG, ENV, FILE, DEFAULT }
+
+    public Source source(Setting s) {
+        if (flags.get(s) != null) {
+            return Source.FLAG;
+        }
+        String v = env.get(s.envName());
+        if (v != null && !v.isEmpty()) {
+            return Source.ENV;
+        }
+        if (s != Setting.CLUSTER) {
+            String cluster = get(Setting.CLUSTER);
+            if (cluster != null && config.get(cluster, s.key) != null || config.get("global", s.key) != null) {
+                return Source.FILE;
+            }
+        }
+        return Source.DEFAULT;
     }
 
     /** Loads the configuration file named by --config, PGPROOF_CONFIG or the default path. */
@@ -85,6 +113,28 @@ public final class Settings {
                     "a cluster name has 1 to 63 characters: letters, digits, '_', '.' and '-', starting with a letter or digit");
         }
         return c;
+    }
+
+    /** Whether the repository is an object store URL (s3://bucket/prefix) rather than a directory. */
+    public boolean repoIsS3() {
+        String r = get(Setting.REPO);
+        return r != null && r.startsWith("s3://");
+    }
+
+    public boolean boolValue(Setting s) {
+        String v = get(s);
+        if (v == null || v.isEmpty()) {
+            return false;
+        }
+        switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "true": case "on": case "yes": case "1":
+                return true;
+            case "false": case "off": case "no": case "0":
+                return false;
+            default:
+                throw new PgproofException(ExitCode.CONFIG, "setting \"" + s.key + "\" must be true or false, got \"" + v + "\"",
+                        "fix --" + s.key + ", " + s.envName() + " or the configuration file");
+        }
     }
 
     public Path path(Setting s) {

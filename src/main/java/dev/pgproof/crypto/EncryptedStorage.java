@@ -57,6 +57,11 @@ public final class EncryptedStorage implements Storage {
     }
 
     @Override
+    public String location() {
+        return inner.location();
+    }
+
+    @Override
     public Writer create(String key) throws IOException {
         Writer w = inner.create(key);
         OutputStream enc;

@@ -107,7 +107,7 @@ public final class ArchiveCheck {
             throw new PgproofException(ExitCode.CHECK_FAILED, "cluster \"" + name + "\": archive_command names no repository (no --repo, and no "
                     + "repo in " + (ac.config() == null ? "the default configuration file" : "\"" + ac.config() + "\"") + "): '" + command + "'", fix);
         }
-        if (!Discovery.real(Path.of(to)).equals(Discovery.real(Path.of(repo)))) {
+        if (!Discovery.sameRepository(to, repo)) {
             throw new PgproofException(ExitCode.CHECK_FAILED, "cluster \"" + name + "\": archive_command archives to repository \"" + to
                     + "\", not to \"" + repo + "\": '" + command + "'", fix);
         }

@@ -284,7 +284,7 @@ public final class Survey {
             problems.add(problem("archive-command-other-cluster", who + ": archive_command archives its WAL as cluster \"" + ac.cluster()
                     + "\"" + (named != null ? " (section [" + ac.cluster() + "], data directory \"" + named.pgdata() + "\")" : "")
                     + ", not as \"" + section.name() + "\"", fix));
-        } else if (archivesTo != null && section.repo() != null && !Discovery.real(Path.of(archivesTo)).equals(Discovery.real(Path.of(section.repo())))) {
+        } else if (archivesTo != null && section.repo() != null && !Discovery.sameRepository(archivesTo, section.repo())) {
             problems.add(problem("archive-command-other-repository", who + ": archive_command archives to repository \"" + archivesTo
                     + "\", but section [" + section.name() + "] uses repository \"" + section.repo() + "\"", fix));
         }

@@ -47,13 +47,77 @@ public final class ClusterInfo {
         } catch (NoSuchFileException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "cluster \"" + layout.cluster() + "\" is not initialised in repository \""
                     + storage.describe() + "\"",
-                    "run: pgproof init --cluster " + layout.cluster() + " --repo " + storage.describe() + " --pgdata <data directory>",
+                    "run: pgproof init --cluster " + layout.cluster() + " --repo " + storage.location() + " --pgdata <data directory>",
                     "or check --cluster and --repo (is this the repository the cluster archives to?)");
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read \"" + key + "\" in repository \"" + storage.describe()
                     + "\": " + e.getMessage(), "check that the repository is mounted and readable by this OS user");
         }
         return parse(new String(bytes, StandardCharsets.UTF_8), storage.describe() + "/" + key);
+    }
+
+    /**
+     * Identities this cluster name had before pg_upgrade gave it a new one ({@code init --upgrade}): their
+     * backups and WAL stay readable (restored with their own major version).
+     */
+    public static java.util.List<ClusterIdentity> formers(Storage storage, RepoLayout layout) {
+        java.util.List<ClusterIdentity> out = new java.util.ArrayList<>();
+        try {
+            for (Storage.ObjectInfo o : storage.list(layout.formerIdentityPrefix())) {
+                if (o.key().endsWith(".info")) {
+                    try (InputStream in = storage.open(o.key())) {
+                        out.add(parse(new String(in.readAllBytes(), StandardCharsets.UTF_8), storage.describe() + "/" + o.key()));
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read the former identities of cluster \"" + layout.cluster()
+                    + "\" in repository \"" + storage.describe() + "\": " + e.getMessage(), "check that the repository is readable by this OS user");
+        }
+        return out;
+    }
+
+    /**
+     * Replaces the pin after pg_upgrade: the old pin is kept first under identity/, then cluster.info
+     * is rewritten (each write whole and atomic; a crash in between leaves the old pin in force).
+     */
+    public static void upgrade(Storage storage, RepoLayout layout, ClusterIdentity old, String oldText, ClusterIdentity now, String pgdata,
+            String lastOldSegment) throws IOException {
+        if (lastOldSegment != null) {
+            try (Storage.Writer w = storage.create(layout.formerIdentityEnd(old.systemIdentifierString()))) {
+                w.stream().write((lastOldSegment + "\n").getBytes(StandardCharsets.UTF_8));
+                w.commit(false);
+            }
+        }
+        try (Storage.Writer w = storage.create(layout.formerIdentity(old.systemIdentifierString()))) {
+            w.stream().write(oldText.getBytes(StandardCharsets.UTF_8));
+            w.commit(true);
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+            // kept by an earlier, interrupted upgrade
+        }
+        try (Storage.Writer w = storage.create(layout.clusterInfo())) {
+            w.stream().write(render(layout.cluster(), now, pgdata).getBytes(StandardCharsets.UTF_8));
+            w.commit(false);
+        }
+    }
+
+    /** The last WAL segment of a former identity's archive, or null if unknown. */
+    public static String formerEnd(Storage storage, RepoLayout layout, String systemIdentifier) {
+        try (InputStream in = storage.open(layout.formerIdentityEnd(systemIdentifier))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
+        } catch (java.nio.file.NoSuchFileException e) {
+            return null;
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read \"" + layout.formerIdentityEnd(systemIdentifier) + "\" in repository \""
+                    + storage.describe() + "\": " + e.getMessage(), "check that the repository is readable by this OS user");
+        }
+    }
+
+    /** The text of the current pin (to keep it as a former identity). */
+    public static String text(Storage storage, RepoLayout layout) throws IOException {
+        try (InputStream in = storage.open(layout.clusterInfo())) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
     }
 
     static ClusterIdentity parse(String text, String source) {

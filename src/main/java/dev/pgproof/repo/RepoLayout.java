@@ -93,4 +93,18 @@ public final class RepoLayout {
     public String hold(String label, String token) {
         return holdPrefix() + label + "." + token + ".json";
     }
+
+    public String formerIdentityPrefix() {
+        return cluster + "/identity/";
+    }
+
+    /** The last WAL segment archived under a former identity (its archive ends there). */
+    public String formerIdentityEnd(String systemIdentifier) {
+        return formerIdentityPrefix() + systemIdentifier + ".end";
+    }
+
+    /** The pin of an identity this cluster name had before an upgrade (pgproof init --upgrade). */
+    public String formerIdentity(String systemIdentifier) {
+        return formerIdentityPrefix() + systemIdentifier + ".info";
+    }
 }

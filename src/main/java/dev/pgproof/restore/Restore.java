@@ -143,10 +143,18 @@ public final class Restore {
 
     /** Checks that the WAL the recovery needs is in the repository without holes. */
     public void checkWal(BackupManifest m, RecoveryTarget rt) {
+        checkWal(m, rt, null);
+    }
+
+    /** With {@code identityEnd}, the last segment of a former identity's archive: later ones belong to the upgraded cluster. */
+    public void checkWal(BackupManifest m, RecoveryTarget rt, String identityEnd) {
         int segSize = m.walSegmentSize();
         TreeSet<Long> segs;
         try {
             segs = WalRanges.segments(new WalArchive(storage, layout).listAll(), segSize, m.timeline());
+            if (identityEnd != null) {
+                segs = new TreeSet<>(segs.headSet(WalFileName.segmentNumber(identityEnd, segSize), true));
+            }
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not list the WAL archive of cluster \"" + layout.cluster() + "\": "
                     + e.getMessage(), "check that the repository is mounted and readable");

@@ -44,8 +44,13 @@ public interface Storage {
     /** Deletes an object; deleting a missing object is not an error. */
     void delete(String key) throws IOException;
 
-    /** Where this storage is, for messages (a directory or a URL). */
+    /** Where this storage is, for messages (a directory, or a URL and its endpoint). */
     String describe();
+
+    /** The repository as given to --repo (a directory or s3://bucket/prefix), for hints that show a command. */
+    default String location() {
+        return describe();
+    }
 
     /** An object being written. */
     interface Writer extends Closeable {

@@ -20,9 +20,17 @@ public final class ArchiveGet {
     private final WalArchive archive;
     private final ClusterIdentity identity;
 
+    /** The system identifier of the backup being recovered, when it is a former identity of the cluster (else null). */
+    private final Long recovering;
+
     public ArchiveGet(WalArchive archive, ClusterIdentity identity) {
+        this(archive, identity, null);
+    }
+
+    public ArchiveGet(WalArchive archive, ClusterIdentity identity, Long recovering) {
         this.archive = archive;
         this.identity = identity;
+        this.recovering = recovering;
     }
 
     /** A WAL file read from the repository and verified: its content and the stored copy it came from. */
@@ -55,6 +63,7 @@ public final class ArchiveGet {
                     + " different copies in repository \"" + repo + "\" for cluster \"" + cluster + "\"; refusing to choose",
                     "two servers archived under one cluster name; run pgproof verify --cluster " + cluster + " and remove the foreign copy");
         }
+        dev.pgproof.util.TestHooks.pause("archive-get-before-read", copies.get(0).key());
         byte[] data;
         try {
             data = archive.readVerified(copies.get(0));
@@ -69,7 +78,15 @@ public final class ArchiveGet {
         if ((kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL)) {
             try {
                 WalHeader h = WalHeader.parse(java.util.Arrays.copyOf(data, Math.min(40, data.length)), copies.get(0).key());
-                if (h.systemIdentifier() != identity.systemIdentifier()) {
+                long expected = recovering != null ? recovering : identity.systemIdentifier();
+                if (h.systemIdentifier() != expected && (h.systemIdentifier() == identity.systemIdentifier()
+                        || formerIdentity(h.systemIdentifier()))) {
+                    // After pg_upgrade one cluster name holds WAL of two identities; the other one's is not part of this recovery.
+                    throw new PgproofException(ExitCode.NOT_FOUND, "WAL file \"" + name + "\" belongs to system identifier "
+                            + Long.toUnsignedString(h.systemIdentifier()) + " of cluster \"" + cluster + "\", not to the identity "
+                            + Long.toUnsignedString(expected) + " being recovered: the archive of that identity ends before it");
+                }
+                if (h.systemIdentifier() != expected) {
                     throw new PgproofException(ExitCode.GET_CORRUPT, "WAL file \"" + name + "\" in repository \"" + repo
                             + "\" belongs to system identifier " + Long.toUnsignedString(h.systemIdentifier()) + ", not to cluster \""
                             + cluster + "\" (system identifier " + identity.systemIdentifierString() + ")",
@@ -104,5 +121,15 @@ public final class ArchiveGet {
             throw new PgproofException(ExitCode.GET_FAILED, "could not write \"" + dest + "\": " + e.getMessage(),
                     "check free space and permissions in the data directory");
         }
+    }
+
+    /** Whether a system identifier is one this cluster name had before an upgrade (its old backups need its WAL). */
+    private boolean formerIdentity(long sysid) {
+        for (ClusterIdentity former : dev.pgproof.repo.ClusterInfo.formers(archive.storage(), archive.layout())) {
+            if (former.systemIdentifier() == sysid) {
+                return true;
+            }
+        }
+        return false;
     }
 }

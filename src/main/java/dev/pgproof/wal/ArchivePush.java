@@ -137,7 +137,7 @@ public final class ArchivePush {
                     + Long.toUnsignedString(h.systemIdentifier()) + ", but cluster \"" + cluster + "\" in repository \""
                     + archive.storage().describe() + "\" is pinned to system identifier " + identity.systemIdentifierString(),
                     "this server's archive_command names the wrong cluster: give it the --cluster (and --repo) initialised for this server",
-                    "see which clusters a repository holds with: pgproof info --repo " + archive.storage().describe());
+                    "see which clusters a repository holds with: pgproof info --repo " + archive.storage().location());
         }
         Integer major = h.majorVersion();
         if (major == null || major != identity.pgVersion() || h.segmentSize() != identity.walSegmentSize()) {
@@ -145,7 +145,7 @@ public final class ArchivePush {
                     + (major == null ? "(unknown magic " + Integer.toHexString(h.magic()) + ")" : major) + " with " + h.segmentSize()
                     + "-byte segments, but cluster \"" + cluster + "\" is pinned to PostgreSQL " + identity.pgVersion() + " with "
                     + identity.walSegmentSize() + "-byte segments",
-                    "after pg_upgrade, initialise the new cluster under a new name (pgproof init)");
+                    "after pg_upgrade: pgproof init --upgrade --cluster " + cluster + " --pgdata <the upgraded data directory>");
         }
         long expected = WalFileName.segmentNumber(name.substring(0, 24), identity.walSegmentSize()) * identity.walSegmentSize();
         if (h.pageAddress() != expected || Integer.compareUnsigned(h.timeline(), WalFileName.timeline(name)) > 0) {

@@ -5,11 +5,7 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -28,9 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -373,7 +366,14 @@ class FaultsIT {
             assertThat(m.find()).as("label in the output of backup:\n" + p.stderr()).isTrue();
             label = m.group(1);
             assertThat(line).startsWith("HOOK backup-mid-copy ");
-            assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data")).isDirectory();
+            Path data = repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data");
+            assertThat(data).isDirectory();
+            // Both copy threads stop at the pause point after a file each: wait for stored chunks of two files (one is damaged below).
+            long deadline = System.nanoTime() + HOOK_TIMEOUT.toNanos();
+            while (storedObjects(data) < 2 && System.nanoTime() < deadline) {
+                PgCluster.pause(100);
+            }
+            assertThat(storedObjects(data)).as("chunks stored before the kill").isGreaterThanOrEqualTo(2);
             p.killTree();
         }
         Path killedDir = repo.resolve(CLUSTER).resolve("backup").resolve(label);
@@ -412,6 +412,12 @@ class FaultsIT {
                 "--archive-mode", "off").assertOk("restore of the resumed backup");
         PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", dest.toString()), null, null)
                 .assertOk("pg_verifybackup of the resumed backup");
+    }
+
+    private static long storedObjects(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).count();
+        }
     }
 
     private static long sizeOf(Path p) {

@@ -37,16 +37,10 @@ class IncrementalIT {
 
     @BeforeAll
     void setUp() throws IOException {
-        root = tmp.toRealPath();
-        PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
-        source = PgCluster.create(root.resolve("clusters"), "incr", PgCluster.freePort());
-        source.configure("archive_mode", "on");
-        source.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
-        source.start();
-        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString()).assertOk("init");
+        LocalRepo local = LocalRepo.in(tmp);
+        root = local.root;
+        repo = local.repo;
+        source = local.archivingCluster(CLUSTER, "incr");
         source.pgbench("-i", "-s", "2", "-q");
         source.psql("CREATE EXTENSION pg_visibility");
         source.psql("CREATE TABLE cold (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off)");
@@ -130,8 +124,7 @@ class IncrementalIT {
         assertThat(diff.stdout().strip()).endsWith("D");
         assertThat(diff.stderr()).contains("differential backup based on " + full + " (full,");
 
-        Path restores = Files.createDirectories(root.resolve("restores"));
-        PgCluster.chownToOwner(restores, false);
+        Path restores = LocalRepo.in(tmp).ownedDir("restores");
         Path dest = restores.resolve("pitr");
         PgCluster.ProcessResult r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(),
                 "--target-time", target, "--target-action", "promote", "--archive-mode", "off").assertOk("restore through the chain");

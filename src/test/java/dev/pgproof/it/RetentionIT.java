@@ -50,18 +50,11 @@ class RetentionIT {
 
     @BeforeAll
     void setUp() throws IOException {
-        root = tmp.toRealPath();
-        PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
-        work = Files.createDirectories(root.resolve("work"));
-        PgCluster.chownToOwner(work, false);
-        source = PgCluster.create(root.resolve("clusters"), "keep", PgCluster.freePort());
-        source.configure("archive_mode", "on");
-        source.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
-        source.start();
-        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString()).assertOk("init");
+        LocalRepo local = LocalRepo.in(tmp);
+        root = local.root;
+        repo = local.repo;
+        work = local.ownedDir("work");
+        source = local.archivingCluster(CLUSTER, "keep");
         source.pgbench("-i", "-s", "1", "-q");
         for (int i = 1; i <= 3; i++) {
             source.psql("CREATE TABLE generation_" + i + " AS SELECT g AS id FROM generate_series(1, " + (100 * i) + ") g");

@@ -33,16 +33,10 @@ class StandbyBackupIT {
 
     @BeforeAll
     void setUp() throws IOException {
-        root = tmp.toRealPath();
-        PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
-        primary = PgCluster.create(root.resolve("clusters"), "primary", PgCluster.freePort());
-        primary.configure("archive_mode", "on");
-        primary.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
-        primary.start();
-        Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", primary.dataDir().toString()).assertOk("init");
+        LocalRepo local = LocalRepo.in(tmp);
+        root = local.root;
+        repo = local.repo;
+        primary = local.archivingCluster(CLUSTER, "primary");
         primary.pgbench("-i", "-s", "1", "-q");
 
         Path standbyData = root.resolve("clusters").resolve("standby").resolve("data");
@@ -87,8 +81,7 @@ class StandbyBackupIT {
         primary.switchWalAndAwaitArchived(Duration.ofSeconds(90));
         Map<String, String> atEnd = primary.tableDigests();
 
-        Path restores = Files.createDirectories(root.resolve("restores"));
-        PgCluster.chownToOwner(restores, false);
+        Path restores = LocalRepo.in(tmp).ownedDir("restores");
         Path dest = restores.resolve("from-standby");
         Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
                 "--archive-mode", "off").assertOk("restore");

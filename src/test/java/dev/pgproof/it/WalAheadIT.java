@@ -48,15 +48,11 @@ class WalAheadIT {
 
     @BeforeAll
     void setUp() throws IOException {
-        root = tmp.toRealPath();
-        PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
-        spool = Files.createDirectories(root.resolve("spool"));
-        PgCluster.chownToOwner(spool, false);
-        work = Files.createDirectories(root.resolve("work"));
-        PgCluster.chownToOwner(work, false);
+        LocalRepo local = LocalRepo.in(tmp);
+        root = local.root;
+        repo = local.repo;
+        spool = local.ownedDir("spool");
+        work = local.ownedDir("work");
         source = PgCluster.create(root.resolve("clusters"), "ahead", PgCluster.freePort());
         archiveCommand = Pgproof.archiveCommand(CLUSTER, repo).replace(" %p", " --spool-path " + spool + " %p");
         source.configure("archive_mode", "on");

@@ -34,6 +34,9 @@ import org.junit.jupiter.api.io.TempDir;
  * what the source held (at a point in time, and at the end of the archive), pg_verifybackup on a
  * restored directory and pg_checksums on a recovered one.
  *
+ * <p>It runs once per repository backend (EndToEndPosixIT, EndToEndS3IT): archive_command,
+ * restore_command and every pgproof command talk to that backend.
+ *
  * <p>One source cluster and one repository are shared by all tests (set up once in
  * {@link #setUp()}); each test restores into its own new directory. Restored copies are restored
  * with {@code --archive-mode off}: a promoted copy that kept archive_command would push a
@@ -42,7 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class EndToEndIT {
+abstract class EndToEnd {
     private static final String CLUSTER = "main";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration RECOVERY_TIMEOUT = Duration.ofSeconds(120);
@@ -52,7 +55,7 @@ class EndToEndIT {
     static Path tmp;
 
     private Path root;
-    private Path repo;
+    private TestRepo repo;
     private Path restores;
     private PgCluster source;
     private String label;
@@ -63,30 +66,35 @@ class EndToEndIT {
     private Map<String, String> atTarget;
     private final List<PgCluster> copies = new ArrayList<>();
 
+    /** The repository under test; {@code root} is reachable by the cluster OS user. */
+    protected abstract TestRepo repository(Path root);
+
+    /** pgbench scale of the source: every archived segment costs a JVM start, so S3 runs keep it small. */
+    protected int scale() {
+        return 2;
+    }
+
     @BeforeAll
     void setUp() throws IOException {
         root = tmp.toRealPath();
         PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
+        repo = repository(root);
         restores = Files.createDirectories(root.resolve("restores"));
         PgCluster.chownToOwner(restores, false);
         PgCluster.makeReachable(restores);
 
         source = PgCluster.create(root.resolve("clusters"), "src", PgCluster.freePort());
         source.configure("archive_mode", "on");
-        source.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand(CLUSTER, repo)));
+        source.configure("archive_command", PgCluster.quote(repo.archiveCommand(CLUSTER)));
         source.start();
-        ok(Pgproof.run("init", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString()), "init");
+        ok(Pgproof.run(repo.command("init", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString())), "init");
 
         // Before the backup: pgbench tables and a table that will be dropped after the target.
-        source.pgbench("-i", "-s", "2", "-q");
+        source.pgbench("-i", "-s", Integer.toString(scale()), "-q");
         source.psql("CREATE TABLE e2e_dropped (id int PRIMARY KEY, note text)");
         source.psql("INSERT INTO e2e_dropped SELECT g, 'row ' || g FROM generate_series(1, 1000) g");
 
-        backupResult = Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
-                source.dataDir().toString(), "--start-fast");
+        backupResult = Pgproof.run(repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(), "--start-fast"));
         ok(backupResult, "backup");
         label = backupResult.stdout().strip();
         assertThat(label).matches("\\d{8}-\\d{6}F");
@@ -143,10 +151,18 @@ class EndToEndIT {
         assertThat(backupResult.stderr()).contains("started at WAL location " + startLsn + " (" + b.path("startWal").asText() + ")");
         assertThat(backupResult.stderr()).contains("stopped at WAL location " + stopLsn + " (" + b.path("stopWal").asText() + ")");
         assertThat(b.path("files").asInt()).isPositive();
+        // pgproof's own lines only: no logger warning, nothing from the AWS SDK.
+        assertThat(backupResult.stderr()).doesNotContain("SLF4J").doesNotContain("software.amazon").doesNotContain("WARN");
         assertThat(c.path("incompleteBackups")).isEmpty();
         assertThat(c.path("wal").path("gaps")).isEmpty();
         assertThat(c.path("wal").path("conflicting")).isEmpty();
         assertThat(c.path("recoveryWindow").path("fromBackup").asText()).isEqualTo(label);
+
+        // Without --cluster: every cluster the repository holds (found by listing, on either backend).
+        PgCluster.ProcessResult all = ok(Pgproof.run(repo.command("info", "--output", "json")), "info of the whole repository");
+        JsonNode clusters = JSON.readTree(all.stdout()).path("clusters");
+        assertThat(clusters).hasSize(1);
+        assertThat(clusters.get(0).path("name").asText()).isEqualTo(CLUSTER);
     }
 
     @Test
@@ -216,7 +232,7 @@ class EndToEndIT {
         // Flip one byte in the middle of the largest relation file under base/.
         Path victim;
         try (Stream<Path> files = Files.walk(dest.resolve("base"))) {
-            victim = files.filter(Files::isRegularFile).max(Comparator.comparingLong(EndToEndIT::size)).orElseThrow();
+            victim = files.filter(Files::isRegularFile).max(Comparator.comparingLong(EndToEnd::size)).orElseThrow();
         }
         long offset = size(victim) / 2;
         try (FileChannel ch = FileChannel.open(victim, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
@@ -233,13 +249,112 @@ class EndToEndIT {
         assertThat(bad.stderr()).contains("checksum mismatch for file \"" + rel + "\"");
     }
 
+    @Test
+    @Order(5)
+    void archiveGetRefusesACorruptSegmentAndServesItOnceRepaired() throws IOException {
+        JsonNode b = info().path("backups").get(0);
+        String name = b.path("startWal").asText();
+        String prefix = CLUSTER + "/wal/" + name.substring(0, 16) + "/" + name + "-";
+        Map<String, Long> copies = repo.listing(prefix);
+        assertThat(copies).as("stored copies of " + name).hasSize(1);
+        String key = copies.keySet().iterator().next();
+        byte[] original = repo.read(key);
+        Path getDir = Files.createDirectories(root.resolve("get"));
+        PgCluster.chownToOwner(getDir, false);
+        Path dest = getDir.resolve(name);
+        String hint = "recovery stops here rather than replaying bad WAL; restore the file from another copy of the repository, "
+                + "or restore to a target before it";
+        try {
+            // Another segment's content, a valid zstd frame: only the SHA-256 in the key catches it.
+            byte[] other = new byte[16 << 20];
+            java.util.Arrays.fill(other, (byte) 7);
+            java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream();
+            try (java.io.OutputStream out = dev.pgproof.io.Compression.byName("zstd").compress(z, 3)) {
+                out.write(other);
+            }
+            repo.write(key, z.toByteArray());
+            PgCluster.ProcessResult r = get(name, dest);
+            FaultsIT.assertError(r, 201, "stored WAL file \"" + key + "\" is corrupt: its content has SHA-256 " + FaultsIT.sha256(other), hint);
+            assertThat(dest).doesNotExist();
+
+            // Garbage: not even a zstd frame.
+            repo.write(key, "this is not a zstd frame, just garbage\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            r = get(name, dest);
+            FaultsIT.assertError(r, 201, "stored WAL file \"" + key + "\" cannot be decompressed: Unknown frame descriptor", hint);
+            assertThat(dest).doesNotExist();
+            try (Stream<Path> left = Files.list(getDir)) {
+                assertThat(left).isEmpty();
+            }
+        } finally {
+            repo.write(key, original);
+        }
+        get(name, dest).assertOk("archive-get after the repair");
+        assertThat(Files.size(dest)).isEqualTo(16L << 20);
+
+        // Not stored: exit 1, the normal end of the archive.
+        String missing = "0000000100000000000000F0";
+        PgCluster.ProcessResult r = get(missing, getDir.resolve(missing));
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(1);
+        assertThat(r.stderr().strip()).isEqualTo("archive-get: WAL file \"" + missing + "\" is not in repository \"" + repo.describe()
+                + "\" for cluster \"" + CLUSTER + "\"");
+    }
+
+    @Test
+    @Order(6)
+    void verifyFindsNoProblemAndProvePasses() throws IOException {
+        PgCluster.ProcessResult v = ok(Pgproof.run(repo.command("verify", "--cluster", CLUSTER)), "verify");
+        assertThat(v.stdout()).contains("1 backup(s)").contains("no problems");
+        Path proveDir = Files.createDirectories(root.resolve("prove"));
+        PgCluster.chownToOwner(proveDir, false);
+        PgCluster.ProcessResult p = ok(Pgproof.run(repo.command("prove", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(),
+                "--prove-dir", proveDir.toString())), "prove");
+        assertThat(p.stdout()).contains("of backup " + label).contains("PASSED");
+        assertThat(info().path("newestProof").path("passed").asBoolean()).isTrue();
+    }
+
+    @Test
+    @Order(7)
+    void aSecondBackupIsLockedOutAndAnIncrementalAfterAKilledBackupRestores() throws Exception {
+        Path work = Files.createDirectories(root.resolve("work-lock"));
+        PgCluster.chownToOwner(work, false);
+        try (Running p = Running.asOwner(work, Map.of("PGPROOF_TEST_HOOK", "backup-mid-copy"),
+                repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(), "--start-fast"))) {
+            p.awaitLine("HOOK backup-mid-copy ", Duration.ofMinutes(2));
+            PgCluster.ProcessResult second = Pgproof.run(repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString()));
+            assertThat(second.exitCode()).as(second.stderr()).isEqualTo(16);
+            assertThat(second.stderr()).contains("ERROR: cluster \"main\" is locked by backup (pid ").contains("main/lock/backup.lock");
+            p.killTree();
+        }
+        source.pgbench("-c", "1", "-t", "100", "-n");
+        PgCluster.ProcessResult incr = ok(Pgproof.run(repo.command("backup", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(),
+                "--start-fast", "--type", "incr")), "incremental backup");
+        String incrLabel = incr.stdout().strip();
+        assertThat(incrLabel).endsWith("I");
+        assertThat(incr.stderr()).contains("clearing a stale backup lock").contains("incremental backup based on " + label);
+        JsonNode backups = info().path("backups");
+        long fullStored = backups.get(0).path("storedSize").asLong();
+        assertThat(backups.get(backups.size() - 1).path("storedSize").asLong()).as("incremental stored size").isLessThan(fullStored / 2);
+        switchAndWaitForArchive();
+        Map<String, String> atEnd = snapshot(source);
+        Path dest = restores.resolve("incr");
+        restore(dest, "--set", incrLabel);
+        PgCluster copy = startCopy(dest);
+        copy.awaitPromotion(RECOVERY_TIMEOUT);
+        assertThat(snapshot(copy)).isEqualTo(atEnd);
+        copy.stop();
+    }
+
     // ------------------------------------------------------------------ helpers
 
+    /** archive-get as the cluster owner, as restore_command runs it. */
+    private PgCluster.ProcessResult get(String name, Path dest) {
+        return Pgproof.runAsOwner(dest.getParent(), Map.of(), repo.command("archive-get", "--cluster", CLUSTER, name, dest.toString()));
+    }
+
     private PgCluster.ProcessResult restore(Path dest, String... extra) {
-        List<String> args = new ArrayList<>(List.of("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
-                dest.toString(), "--archive-mode", "off"));
+        List<String> args = new ArrayList<>(List.of("--cluster", CLUSTER, "--pgdata", dest.toString(), "--archive-mode", "off"));
         args.addAll(List.of(extra));
-        return ok(Pgproof.run(args.toArray(new String[0])), "restore into " + dest);
+        return ok(Pgproof.run(repo.command("restore", args.toArray(new String[0]))), "restore into " + dest);
     }
 
     private PgCluster startCopy(Path dataDir) {
@@ -252,21 +367,7 @@ class EndToEndIT {
 
     /** Switches WAL on the source and waits until the switched-out segment is archived and info shows it. */
     private void switchAndWaitForArchive() throws IOException {
-        String segment = source.psql("SELECT pg_walfile_name(pg_switch_wal())");
-        long deadline = System.nanoTime() + ARCHIVE_TIMEOUT.toNanos();
-        while (true) {
-            String[] st = source.psql("SELECT coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') "
-                    + "FROM pg_stat_archiver").split("\\|", -1);
-            if (st[0].length() >= 24 && st[0].substring(0, 24).compareTo(segment) >= 0) {
-                break;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("segment " + segment + " was not archived within " + ARCHIVE_TIMEOUT
-                        + ": pg_stat_archiver says last archived " + st[0] + ", " + st[1] + " failures, last failed " + st[2]
-                        + "\n--- log ---\n" + source.logTail(40));
-            }
-            PgCluster.pause(200);
-        }
+        String segment = source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
         JsonNode wal = info().path("wal");
         assertThat(wal.path("last").asText()).as("last WAL segment in the repository").isGreaterThanOrEqualTo(segment);
         assertThat(wal.path("gaps")).as("WAL gaps").isEmpty();
@@ -274,9 +375,9 @@ class EndToEndIT {
 
     /** The cluster's entry in {@code pgproof info --output json}. */
     private JsonNode info() throws IOException {
-        PgCluster.ProcessResult r = ok(Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER, "--output", "json"), "info");
+        PgCluster.ProcessResult r = ok(Pgproof.run(repo.command("info", "--cluster", CLUSTER, "--output", "json")), "info");
         JsonNode json = JSON.readTree(r.stdout());
-        assertThat(json.path("repository").asText()).isEqualTo(repo.toString());
+        assertThat(json.path("repository").asText()).isEqualTo(repo.describe());
         JsonNode clusters = json.path("clusters");
         assertThat(clusters).hasSize(1);
         return clusters.get(0);
@@ -284,16 +385,7 @@ class EndToEndIT {
 
     /** Every user table of schema public, as name to "rowcount:md5 of its rows in order". */
     private static Map<String, String> snapshot(PgCluster c) {
-        String names = c.psql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c "
-                + "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')");
-        Map<String, String> out = new LinkedHashMap<>();
-        for (String t : names.split(" ")) {
-            if (!t.isEmpty()) {
-                out.put(t, c.psql("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '-') FROM "
-                        + t + " t"));
-            }
-        }
-        return out;
+        return c.tableDigests();
     }
 
     private static PgCluster.ProcessResult verifybackup(Path dir) {

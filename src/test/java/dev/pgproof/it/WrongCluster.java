@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -32,10 +31,11 @@ import org.junit.jupiter.api.io.TempDir;
  * </ul>
  * A backup given only B's data directory reaches B whatever PGHOST/PGPORT say; A's WAL, a server
  * override to A or to B2, and init of "b" with A's data directory are all refused with exit code
- * 5 (identity mismatch) before anything is stored or copied.
+ * 5 (identity mismatch) before anything is stored or copied. Runs once per repository backend
+ * (WrongClusterPosixIT, WrongClusterS3IT).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class WrongClusterIT {
+abstract class WrongCluster {
     private static final int IDENTITY = 5;
     private static final int STANDARD_PORT = 5432;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -44,7 +44,7 @@ class WrongClusterIT {
     static Path tmp;
 
     private boolean standardPortWasFree;
-    private Path repo;
+    private TestRepo repo;
     private PgCluster a;
     private PgCluster b;
     private PgCluster b2;
@@ -58,13 +58,14 @@ class WrongClusterIT {
     private PgCluster.ProcessResult backupOfB;
     private String label;
 
+    /** The repository under test; {@code root} is reachable by the cluster OS user. */
+    protected abstract TestRepo repository(Path root);
+
     @BeforeAll
     void setUp() throws IOException {
         Path root = tmp.toRealPath();
         PgCluster.makeReachable(root);
-        Path repoParent = Files.createDirectories(root.resolve("repo"));
-        PgCluster.chownToOwner(repoParent, false);
-        repo = repoParent.resolve("pgproof");
+        repo = repository(root);
         Path restores = Files.createDirectories(root.resolve("restores"));
         PgCluster.chownToOwner(restores, false);
 
@@ -73,7 +74,7 @@ class WrongClusterIT {
         a = PgCluster.create(root.resolve("clusters"), "a", aPort);
         b = PgCluster.create(root.resolve("clusters"), "b", PgCluster.freePort());
         b.configure("archive_mode", "on");
-        b.configure("archive_command", PgCluster.quote(Pgproof.archiveCommand("b", repo)));
+        b.configure("archive_command", PgCluster.quote(repo.archiveCommand("b")));
         a.start();
         b.start();
         aData = a.dataDir().toRealPath();
@@ -87,14 +88,14 @@ class WrongClusterIT {
         a.psql("CREATE TABLE a_only AS SELECT g FROM generate_series(1, 1000) g");
         a.psql("SELECT pg_switch_wal()");
 
-        Pgproof.run(env, "init", "--cluster", "b", "--repo", repo.toString(), "--pgdata", bData.toString()).assertOk("init of b");
-        backupOfB = Pgproof.run(env, "backup", "--cluster", "b", "--repo", repo.toString(), "--pgdata", bData.toString(), "--start-fast");
+        Pgproof.run(env, repo.command("init", "--cluster", "b", "--pgdata", bData.toString())).assertOk("init of b");
+        backupOfB = Pgproof.run(env, repo.command("backup", "--cluster", "b", "--pgdata", bData.toString(), "--start-fast"));
         backupOfB.assertOk("backup of b with PGHOST/PGPORT naming A");
         label = backupOfB.stdout().strip();
 
         // B2: B's backup restored elsewhere and started: the same system identifier in another data directory.
         Path dest = restores.resolve("b2");
-        Pgproof.run(env, "restore", "--cluster", "b", "--repo", repo.toString(), "--pgdata", dest.toString(), "--archive-mode", "off")
+        Pgproof.run(env, repo.command("restore", "--cluster", "b", "--pgdata", dest.toString(), "--archive-mode", "off"))
                 .assertOk("restore of b into " + dest);
         b2 = PgCluster.adopt(dest, restores.resolve("b2-sock"), PgCluster.freePort());
         b2.start();
@@ -132,7 +133,7 @@ class WrongClusterIT {
                 + "\") for data directory \"" + bData + "\"");
         assertThat(backupOfB.stderr()).doesNotContain("ERROR");
 
-        PgCluster.ProcessResult r = Pgproof.run(env, "info", "--repo", repo.toString(), "--cluster", "b", "--output", "json");
+        PgCluster.ProcessResult r = Pgproof.run(env, repo.command("info", "--cluster", "b", "--output", "json"));
         r.assertOk("info");
         JsonNode c = JSON.readTree(r.stdout()).path("clusters").get(0);
         assertThat(c.path("name").asText()).isEqualTo("b");
@@ -145,27 +146,26 @@ class WrongClusterIT {
     void walOfAPushedAsClusterBIsRefusedAndNothingIsStored() throws IOException {
         String segment = firstCompleteSegment(aData.resolve("pg_wal"));
         waitUntilArchiverIdle(b); // B's own archiver must not change R/b/wal between the listings
-        Map<String, Long> before = listing(repo.resolve("b/wal"));
+        Map<String, Long> before = repo.listing("b/wal/");
         assertThat(before).isNotEmpty();
 
-        PgCluster.ProcessResult r = Pgproof.runAsOwner(aData, env, "archive-push", "--cluster", "b", "--repo", repo.toString(),
-                "pg_wal/" + segment);
+        PgCluster.ProcessResult r = Pgproof.runAsOwner(aData, env, repo.command("archive-push", "--cluster", "b", "pg_wal/" + segment));
 
         assertThat(r.exitCode()).as(r.stderr()).isEqualTo(IDENTITY);
         assertThat(errorLines(r.stderr())).containsExactly(
                 "ERROR: WAL file \"" + aData.resolve("pg_wal").resolve(segment) + "\" belongs to system identifier " + aSysid
-                        + ", but cluster \"b\" in repository \"" + repo + "\" is pinned to system identifier " + bSysid,
+                        + ", but cluster \"b\" in repository \"" + repo.describe() + "\" is pinned to system identifier " + bSysid,
                 "HINT: this server's archive_command names the wrong cluster: give it the --cluster (and --repo) initialised for this server",
-                "HINT: see which clusters a repository holds with: pgproof info --repo " + repo);
-        assertThat(listing(repo.resolve("b/wal"))).as("R/b/wal after the refused push").isEqualTo(before);
+                "HINT: see which clusters a repository holds with: pgproof info --repo " + repo.location());
+        assertThat(repo.listing("b/wal/")).as("R/b/wal after the refused push").isEqualTo(before);
     }
 
     @Test
     void backupOfBWithAsPortIsRefusedBeforeCopying() throws IOException {
         List<String> backupsBefore = backupDirs();
 
-        PgCluster.ProcessResult r = Pgproof.run(env, "backup", "--cluster", "b", "--repo", repo.toString(), "--pgdata", bData.toString(),
-                "--start-fast", "--port", Integer.toString(a.port()), "--host", a.socketDir().toString());
+        PgCluster.ProcessResult r = Pgproof.run(env, repo.command("backup", "--cluster", "b", "--pgdata", bData.toString(),
+                "--start-fast", "--port", Integer.toString(a.port()), "--host", a.socketDir().toString()));
 
         assertThat(r.exitCode()).as(r.stderr()).isEqualTo(IDENTITY);
         assertThat(r.stdout()).isEmpty();
@@ -181,8 +181,8 @@ class WrongClusterIT {
     void backupOfBWithItsRestoredCopysPortIsRefusedThoughTheSystemIdentifiersAreEqual() throws IOException {
         List<String> backupsBefore = backupDirs();
 
-        PgCluster.ProcessResult r = Pgproof.run(env, "backup", "--cluster", "b", "--repo", repo.toString(), "--pgdata", bData.toString(),
-                "--start-fast", "--port", Integer.toString(b2.port()), "--host", b2.socketDir().toString());
+        PgCluster.ProcessResult r = Pgproof.run(env, repo.command("backup", "--cluster", "b", "--pgdata", bData.toString(),
+                "--start-fast", "--port", Integer.toString(b2.port()), "--host", b2.socketDir().toString()));
 
         assertThat(r.exitCode()).as(r.stderr()).isEqualTo(IDENTITY);
         assertThat(r.stdout()).isEmpty();
@@ -196,17 +196,16 @@ class WrongClusterIT {
 
     @Test
     void initOfBWithAsDataDirectoryIsRefused() throws IOException {
-        Path info = repo.resolve("b/cluster.info");
-        byte[] pinned = Files.readAllBytes(info);
+        byte[] pinned = repo.read("b/cluster.info");
 
-        PgCluster.ProcessResult r = Pgproof.run(env, "init", "--cluster", "b", "--repo", repo.toString(), "--pgdata", aData.toString());
+        PgCluster.ProcessResult r = Pgproof.run(env, repo.command("init", "--cluster", "b", "--pgdata", aData.toString()));
 
         assertThat(r.exitCode()).as(r.stderr()).isEqualTo(IDENTITY);
         assertThat(errorLines(r.stderr())).containsExactly(
-                "ERROR: cluster \"b\" in repository \"" + repo + "\" is pinned to system identifier " + bSysid + ", PostgreSQL 15, "
+                "ERROR: cluster \"b\" in repository \"" + repo.describe() + "\" is pinned to system identifier " + bSysid + ", PostgreSQL 15, "
                         + "but data directory \"" + aData + "\" has system identifier " + aSysid + ", PostgreSQL 15",
                 "HINT: this name belongs to another cluster: choose a new --cluster name for \"" + aData + "\"");
-        assertThat(Files.readAllBytes(info)).as("cluster.info of b after the refused init").isEqualTo(pinned);
+        assertThat(repo.read("b/cluster.info")).as("cluster.info of b after the refused init").isEqualTo(pinned);
         assertThat(a.psql("SHOW archive_mode")).isEqualTo("off");
     }
 
@@ -264,19 +263,8 @@ class WrongClusterIT {
         }
     }
 
-    /** Every file under dir (relative path to size). */
-    private static Map<String, Long> listing(Path dir) throws IOException {
-        Map<String, Long> out = new TreeMap<>();
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.filter(Files::isRegularFile).forEach(p -> out.put(dir.relativize(p).toString(), size(p)));
-        }
-        return out;
-    }
-
     private List<String> backupDirs() throws IOException {
-        try (Stream<Path> dirs = Files.list(repo.resolve("b/backup"))) {
-            return dirs.map(p -> p.getFileName().toString()).sorted().toList();
-        }
+        return repo.storage().listPrefixes("b/backup/");
     }
 
     private static long size(Path p) {

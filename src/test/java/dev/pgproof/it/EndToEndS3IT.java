@@ -1,0 +1,19 @@
+package dev.pgproof.it;
+
+import java.nio.file.Path;
+
+/**
+ * {@link EndToEnd} with the repository in a bucket of s3proxy: archive_command and restore_command
+ * reach it through --config (a 0600 file of the cluster OS user holding endpoint and keys).
+ */
+class EndToEndS3IT extends EndToEnd {
+    @Override
+    protected TestRepo repository(Path root) {
+        return TestRepo.s3(root);
+    }
+
+    @Override
+    protected int scale() {
+        return 1;
+    }
+}

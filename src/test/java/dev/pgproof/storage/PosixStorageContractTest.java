@@ -1,0 +1,41 @@
+package dev.pgproof.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The storage contract on a directory, plus what only posix has (temporary files beside the target). */
+class PosixStorageContractTest extends StorageContract {
+    @TempDir
+    Path root;
+
+    @Override
+    protected Storage storage() {
+        return new PosixStorage(root);
+    }
+
+    @Override
+    protected void assertNoLeftovers(Storage s) throws Exception {
+        try (Stream<Path> files = Files.walk(root)) {
+            assertThat(files.filter(p -> p.getFileName().toString().contains(".tmp."))).isEmpty();
+        }
+    }
+
+    @Test
+    void anUncommittedWriteIsATemporaryFileThatIsNeverListed() throws Exception {
+        Storage s = storage();
+        try (Storage.Writer w = s.create("k/half")) {
+            w.stream().write(new byte[100_000]);
+            w.stream().flush();
+            try (Stream<Path> files = Files.walk(root)) {
+                assertThat(files.filter(p -> p.getFileName().toString().contains(".tmp.")).count()).isEqualTo(1);
+            }
+            assertThat(s.list("k/")).isEmpty();
+        }
+        assertNoLeftovers(s);
+    }
+}
