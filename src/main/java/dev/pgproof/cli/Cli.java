@@ -20,8 +20,8 @@ import picocli.CommandLine.Command;
 @Command(name = "pgproof", mixinStandardHelpOptions = true, versionProvider = Cli.Version.class,
         description = "Continuous backup for PostgreSQL that talks to the right cluster, or to none.",
         subcommands = {InitCommand.class, ArchivePushCommand.class, ArchiveGetCommand.class, AgentCommand.class, BackupCommand.class, RestoreCommand.class,
-            ExpireCommand.class, InfoCommand.class, ClustersCommand.class, CheckCommand.class, DemoCommand.class, ProbeCommand.class,
-            CommandLine.HelpCommand.class},
+            ExpireCommand.class, InfoCommand.class, VerifyCommand.class, ProveCommand.class, ClustersCommand.class, CheckCommand.class,
+            DemoCommand.class, ProbeCommand.class, CommandLine.HelpCommand.class},
         footerHeading = "%nExit codes:%n", footer = "%s")
 public final class Cli implements Runnable {
     static volatile boolean finished;
@@ -88,6 +88,8 @@ public final class Cli implements Runnable {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (!finished && !dev.pgproof.cluster.Owner.delegated()) {
                 System.err.println("ERROR: pgproof was interrupted by a signal; nothing unfinished was marked complete");
+                System.err.flush();
+                dev.pgproof.util.Cleanup.runAll();
                 System.err.flush();
                 Runtime.getRuntime().halt(ExitCode.INTERRUPTED.code);
             }

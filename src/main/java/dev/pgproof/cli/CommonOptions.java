@@ -38,7 +38,7 @@ final class CommonOptions {
     @Option(names = "--compress-level", paramLabel = "N", description = "compression level (zstd default 3, gzip 6) ($PGPROOF_COMPRESS_LEVEL)")
     String compressLevel;
 
-    @Option(names = "--jobs", paramLabel = "N", description = "parallel copies for backup and restore (default: number of cores) ($PGPROOF_JOBS)")
+    @Option(names = "--jobs", paramLabel = "N", description = "parallel work in backup, restore, verify and prove (default: number of cores) ($PGPROOF_JOBS)")
     String jobs;
 
     @Option(names = "--archive-timeout", paramLabel = "SECONDS", description = "how long backup and check wait for WAL to be archived (default 60) ($PGPROOF_ARCHIVE_TIMEOUT)")

@@ -91,6 +91,14 @@ final class InfoCommand implements Callable<Integer> {
                 System.out.printf("    CONFLICT: %s is stored with two different contents%n", c);
             }
         }
+        RepoInfo.Proof p = i.newestProof();
+        if (p == null) {
+            System.out.println("  newest proof: none (run: pgproof prove --cluster " + i.name() + ")");
+        } else {
+            System.out.printf("  newest proof: %s  %s  backup %s, finished %s, target %s, reached LSN %s, %d checks%s%n", p.label(),
+                    p.passed() ? "PASSED" : "FAILED", p.backupLabel(), p.finishedAt(), p.target(), p.reachedLsn() == null ? "-" : p.reachedLsn(),
+                    p.checks(), p.failedChecks().isEmpty() ? "" : ", failed: " + String.join(", ", p.failedChecks()));
+        }
         RepoInfo.Window win = i.recoveryWindow();
         if (win == null) {
             System.out.println("  point-in-time restore: not possible (no complete backup with its WAL)");

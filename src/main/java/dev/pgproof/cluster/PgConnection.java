@@ -12,6 +12,11 @@ public final class PgConnection {
     private PgConnection() {}
 
     public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds) throws SQLException {
+        return open(ep, user, connectTimeoutSeconds, "postgres");
+    }
+
+    /** Connects to one database (its name may hold any character; it is URL-encoded for pgjdbc). */
+    public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds, String database) throws SQLException {
         Properties p = new Properties();
         p.setProperty("user", user);
         p.setProperty("ApplicationName", "pgproof");
@@ -28,7 +33,8 @@ public final class PgConnection {
             host = ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
             p.setProperty("sslmode", "prefer");
         }
-        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/postgres", p);
+        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/"
+                + java.net.URLEncoder.encode(database, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20"), p);
     }
 
     public static String queryString(Connection c, String sql) throws SQLException {

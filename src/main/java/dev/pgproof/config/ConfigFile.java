@@ -101,7 +101,7 @@ public final class ConfigFile {
             }
             String key = line.substring(0, eq).strip();
             String value = unquote(line.substring(eq + 1).strip());
-            if (Setting.byKey(key) == null || Setting.byKey(key) == Setting.CLUSTER) {
+            if ((Setting.byKey(key) == null || Setting.byKey(key) == Setting.CLUSTER) && !CheckQueries.isKey(key)) {
                 throw bad(path, lineNo, "unknown setting \"" + key + "\"");
             }
             sections.get(section).put(key, value);
@@ -129,7 +129,23 @@ public final class ConfigFile {
                 k.add(s.key);
             }
         }
+        k.add(CheckQueries.QUERY_PREFIX + "<name>");
+        k.add(CheckQueries.DATABASE_PREFIX + "<name>");
         return k;
+    }
+
+    /** Every key of a section that starts with {@code prefix}, with its value, in file order. */
+    public Map<String, String> withPrefix(String section, String prefix) {
+        Map<String, String> out = new LinkedHashMap<>();
+        Map<String, String> s = sections.get(section);
+        if (s != null) {
+            s.forEach((k, v) -> {
+                if (k.startsWith(prefix)) {
+                    out.put(k, v);
+                }
+            });
+        }
+        return out;
     }
 
     public Path path() {

@@ -16,7 +16,7 @@ public enum Setting {
     USER("user", null, "database user to connect as (default: the OS user, i.e. the cluster owner)"),
     COMPRESS("compress", "zstd", "compression of stored files: zstd, lz4, gzip or none"),
     COMPRESS_LEVEL("compress-level", null, "compression level (default: zstd 3, gzip 6; lz4 ignores it)"),
-    JOBS("jobs", null, "parallel file copies for backup and restore (default: the number of cores)"),
+    JOBS("jobs", null, "parallel work in backup, restore, verify and prove (default: the number of cores)"),
     ARCHIVE_TIMEOUT("archive-timeout", "60", "seconds backup and check wait for WAL to reach the repository"),
     CONNECT_TIMEOUT("connect-timeout", "10", "seconds to wait when connecting to PostgreSQL"),
     SPOOL_PATH("spool-path", null, "local directory for archive-push acknowledgements (push-ahead, agent, the launcher's fast answer); owned by the cluster owner"),
@@ -27,6 +27,9 @@ public enum Setting {
     RETENTION_FULL("retention-full", null, "expire: keep the newest N full backups (with retention-days: keep what either keeps)"),
     RETENTION_DAYS("retention-days", null, "expire: keep a recovery window of N days (every backup that ended within it, and the newest before it)"),
     EXPIRE_AFTER_BACKUP("expire-after-backup", "on", "run expire after each successful backup when a retention is set: on or off"),
+    PROVE_DIR("prove-dir", null, "directory prove restores its throwaway copies under (default: /var/tmp, else the system temp directory)"),
+    PROVE_TIMEOUT("prove-timeout", "3600", "seconds prove waits for the throwaway server to recover and promote, and at most for each of its tools and check queries"),
+
     BACKUP_MAX_AGE("backup-max-age", "26h", "clusters: a newest complete backup older than this is a problem (e.g. 26h, 7d)"),
     PROOF_MAX_AGE("proof-max-age", "8d", "clusters: a newest proof older than this is a problem (e.g. 8d)"),
     S3_ENDPOINT("s3-endpoint", null, "S3 endpoint URL of an S3-compatible store, e.g. https://minio.example:9000 (default: AWS)"),

@@ -5,6 +5,8 @@ import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.repo.ClusterInfo;
+import dev.pgproof.repo.ProofCatalog;
+import dev.pgproof.repo.ProofRecord;
 import dev.pgproof.repo.RepoLayout;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.wal.WalArchive;
@@ -20,7 +22,7 @@ import java.util.TreeSet;
 /** What `pgproof info` reports about one cluster in a repository (also its JSON form, docs/json-output.md). */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record RepoInfo(String name, Identity identity, List<Backup> backups, List<Incomplete> incompleteBackups, Wal wal,
-        Window recoveryWindow) {
+        Window recoveryWindow, Proof newestProof) {
 
     public record Identity(String systemIdentifier, int pgVersion, int walSegmentSize, int blockSize, boolean dataChecksums) {}
 
@@ -36,6 +38,11 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Window(String fromBackup, String fromTime, String fromLsn, String toLsn, String toWal) {}
+
+    /** The newest proof of the cluster (by finishedAt), passed or failed, with the names of the checks that failed. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Proof(String label, String backupLabel, String startedAt, String finishedAt, boolean passed, String target,
+            String reachedLsn, String reachedTime, int checks, List<String> failedChecks) {}
 
     public static RepoInfo of(Storage storage, String cluster) throws IOException {
         RepoLayout layout = new RepoLayout(cluster);
@@ -99,8 +106,11 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 break;
             }
         }
+        Proof proof = new ProofCatalog(storage, layout).newest().map(p -> new Proof(p.label(), p.backupLabel(), p.startedAt(),
+                p.finishedAt(), p.passed(), p.target(), p.reachedLsn(), p.reachedTime(), p.checks().size(),
+                p.checks().stream().filter(c -> !c.passed()).map(ProofRecord.Check::name).toList())).orElse(null);
         return new RepoInfo(cluster, new Identity(id.systemIdentifierString(), id.pgVersion(), id.walSegmentSize(), id.blockSize(),
-                id.dataChecksums()), backups, incomplete, wal, window);
+                id.dataChecksums()), backups, incomplete, wal, window, proof);
     }
 
     /** The stored name of segment number s (on the highest timeline that has it). */

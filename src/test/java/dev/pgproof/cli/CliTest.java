@@ -33,6 +33,17 @@ class CliTest {
     }
 
     @Test
+    void verifyAndProve_usageErrors() {
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent", "--output", "xml"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent", "--set", "20261125-180917F"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"verify", "--repo", "/nonexistent"})).isEqualTo(6);
+        assertThat(Cli.run(new String[] {"prove", "--cluster", "main", "--repo", "/nonexistent", "--target-time", "2026-11-25 18:00:00+00",
+            "--target-lsn", "0/3000028"})).isEqualTo(2);
+        assertThat(Cli.run(new String[] {"prove", "--help"})).isEqualTo(0);
+        assertThat(Cli.run(new String[] {"verify", "--help"})).isEqualTo(0);
+    }
+
+    @Test
     void clustersAndCheck_usageAndConfigurationErrors(@TempDir java.nio.file.Path dir) throws java.io.IOException {
         assertThat(Cli.run(new String[] {"clusters", "--help"})).isEqualTo(0);
         assertThat(Cli.run(new String[] {"check", "--help"})).isEqualTo(0);

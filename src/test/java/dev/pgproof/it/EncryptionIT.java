@@ -106,6 +106,16 @@ class EncryptionIT {
             copy.stop();
         }
 
+        // verify and prove read the encrypted repository (prove's restore_command carries --config, never the secret).
+        PgCluster.ProcessResult v = record(pgproof("verify"));
+        assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isZero();
+        assertThat(v.stdout()).contains("1 backup(s)").contains("no problems");
+        Path proveDir = Files.createDirectories(root.resolve("prove"));
+        PgCluster.chownToOwner(proveDir, false);
+        PgCluster.ProcessResult p = record(pgproof("prove", "--prove-dir", proveDir.toString()));
+        assertThat(p.exitCode()).as(p.stdout() + p.stderr()).isZero();
+        assertThat(p.stdout()).contains("of backup " + label).contains("PASSED");
+
         // Without compression the table's text would be in the stored heap file and WAL; encrypted, it is nowhere.
         List<Path> files = new ArrayList<>();
         try (Stream<Path> s = Files.walk(repo)) {

@@ -152,6 +152,36 @@ class IncrementalIT {
         }
         PgCluster.runAsOwner(List.of(PgCluster.bin("pg_checksums"), "--check", "-D", dest.toString()), Map.of("LC_ALL", "C"), null)
                 .assertOk("pg_checksums of the recovered copy");
+
+        // verify follows every reference of the increments; prove restores and runs the newest (the differential).
+        PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", repo.toString(), "--cluster", CLUSTER).assertOk("verify of the chain");
+        assertThat(v.stdout()).contains("5 backup(s)").contains("no problems");
+        Path proveDir = Files.createDirectories(root.resolve("prove"));
+        PgCluster.chownToOwner(proveDir, false);
+        PgCluster.ProcessResult p = Pgproof.run("prove", "--cluster", CLUSTER, "--repo", repo.toString(), "--prove-dir", proveDir.toString())
+                .assertOk("prove of the differential");
+        assertThat(p.stdout()).contains("of backup " + diff.stdout().strip()).contains("PASSED");
+
+        // Truncate an object of the full backup that the third increment still references: verify names it for both.
+        JsonNode m3 = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(i3).resolve("manifest.json").toFile());
+        String shared = null;
+        for (JsonNode f : m3.path("files")) {
+            for (JsonNode c : f.path("chunks")) {
+                if (shared == null && c.path("key").asText().startsWith(CLUSTER + "/backup/" + full + "/") && c.has("sourceOffset")) {
+                    shared = c.path("key").asText();
+                }
+            }
+        }
+        assertThat(shared).as("an object of the full backup referenced by increment " + i3).isNotNull();
+        Path damaged = root.resolve("repo-damaged");
+        PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path object = damaged.resolve(shared);
+        byte[] b = Files.readAllBytes(object);
+        Files.write(object, java.util.Arrays.copyOf(b, b.length / 2)); // truncated: no reader can decompress it
+        PgCluster.ProcessResult bad = Pgproof.run("verify", "--repo", damaged.toString(), "--cluster", CLUSTER);
+        assertThat(bad.exitCode()).as(bad.stdout() + bad.stderr()).isEqualTo(10);
+        assertThat(bad.stdout()).contains("[backup-corrupt] " + shared + ": file ").contains(" of backup " + full + ": ")
+                .contains(" of backup " + i3 + ": ");
     }
 
     private PgCluster.ProcessResult backup(String type) {

@@ -1,0 +1,451 @@
+package dev.pgproof.verify;
+
+import dev.pgproof.io.Compression;
+import dev.pgproof.io.Hashes;
+import dev.pgproof.repo.BackupCatalog;
+import dev.pgproof.repo.BackupManifest;
+import dev.pgproof.repo.ClusterIdentity;
+import dev.pgproof.repo.ClusterInfo;
+import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.Storage;
+import dev.pgproof.util.ExitCode;
+import dev.pgproof.util.Log;
+import dev.pgproof.util.PgproofException;
+import dev.pgproof.util.Progress;
+import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalFileName;
+import dev.pgproof.wal.WalHeader;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Judges one cluster's part of a repository without PostgreSQL, collecting every problem instead
+ * of stopping at the first: each backup's objects against its manifest (decompressed and hashed),
+ * every archived WAL file against the SHA-256 in its name and its page headers, the continuity of
+ * WAL from each complete backup's start to the newest segment (across timelines, by their history
+ * files), conflicting copies, and incomplete backups and objects no manifest references.
+ *
+ * <p>The work is one task per backup file and one per stored WAL object, run on {@code jobs}
+ * threads (pgBackRest's verify shape: a plan, a per-object task returning its problems, an executor).
+ */
+public final class Verifier {
+    private final Storage storage;
+    private final RepoLayout layout;
+    private final int jobs;
+    private final String onlySet;
+
+    public Verifier(Storage storage, RepoLayout layout, int jobs, String onlySet) {
+        this.storage = storage;
+        this.layout = layout;
+        this.jobs = jobs;
+        this.onlySet = onlySet;
+    }
+
+    /** What verify found in one cluster. */
+    public record Result(String cluster, int backups, int incompleteBackups, long files, long chunks, long walFiles, long bytes,
+            double seconds, List<Problem> problems) {}
+
+    /** One unit of work: its problems, and the bytes it read (uncompressed) for the rate. */
+    private record TaskResult(List<Problem> problems, long bytes) {}
+
+    public Result run() {
+        String cluster = layout.cluster();
+        long t0 = System.nanoTime();
+        ClusterIdentity id = ClusterInfo.read(storage, layout);
+        Log.info("verify of cluster \"%s\" in repository \"%s\": listing backups and WAL (pinned to %s)", cluster, storage.describe(),
+                id.describe());
+        List<Problem> problems = Collections.synchronizedList(new ArrayList<>());
+        List<BackupManifest> complete = new ArrayList<>();
+        List<Callable<TaskResult>> tasks = new ArrayList<>();
+        long totalBytes = 0;
+        long files = 0;
+        long chunks = 0;
+        int incomplete = 0;
+        Map<String, Long> backupObjects;
+        TreeMap<String, List<WalArchive.StoredWal>> wal;
+        try {
+            backupObjects = new HashMap<>();
+            for (Storage.ObjectInfo o : storage.list(layout.backupPrefix())) {
+                backupObjects.put(o.key(), o.size());
+            }
+            Map<String, List<String>> byLabel = new HashMap<>();
+            for (String key : backupObjects.keySet()) {
+                String rest = key.substring(layout.backupPrefix().length());
+                int slash = rest.indexOf('/');
+                if (slash > 0) {
+                    byLabel.computeIfAbsent(rest.substring(0, slash), k -> new ArrayList<>()).add(key);
+                }
+            }
+            // Each backup on its own, so that one whose marker or manifest cannot be parsed is one problem, not the end of verify.
+            BackupCatalog catalog = new BackupCatalog(storage, layout);
+            List<BackupCatalog.Entry> entries = new ArrayList<>();
+            for (String label : new TreeSet<>(byLabel.keySet())) {
+                try {
+                    entries.add(catalog.load(label));
+                } catch (IOException | RuntimeException ex) {
+                    if (onlySet == null || onlySet.equals(label)) {
+                        problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
+                                + ": backup.complete or manifest.json cannot be parsed: " + oneLine(ex)));
+                    }
+                    entries.add(new BackupCatalog.Entry(label, false, null, null));
+                }
+            }
+            if (onlySet != null && entries.stream().noneMatch(e -> e.label().equals(onlySet))) {
+                throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
+                        + storage.describe() + "\"", "list the backups with: pgproof info --cluster " + cluster);
+            }
+            // Objects some complete backup references: an expired backup's directory may keep only objects a later
+            // (incremental) backup still references, which is not an incomplete backup.
+            Set<String> referencedByAny = new HashSet<>();
+            for (BackupCatalog.Entry e : entries) {
+                if (e.complete()) {
+                    e.manifest().files().forEach(f -> f.chunks().forEach(c -> referencedByAny.add(c.key())));
+                }
+            }
+            for (BackupCatalog.Entry e : entries) {
+                if (onlySet != null && !e.label().equals(onlySet)) {
+                    continue;
+                }
+                List<String> under = byLabel.getOrDefault(e.label(), List.of());
+                if (!e.complete() && e.problem() != null && !under.isEmpty() && referencedByAny.containsAll(under)) {
+                    Log.info("verify of cluster \"%s\": %s holds only %d object(s) that later backups reference (an expired backup); "
+                            + "they are verified with those backups", cluster, layout.backupDir(e.label()), under.size());
+                    continue;
+                }
+                if (!e.complete() && e.problem() == null) {
+                    incomplete++; // unparsable: reported above
+                    continue;
+                }
+                if (!e.complete()) {
+                    incomplete++;
+                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_INCOMPLETE, layout.backupDir(e.label()),
+                            "backup " + e.label() + " is incomplete: " + e.problem() + "; it is never used for a restore"));
+                    continue;
+                }
+                BackupManifest m = e.manifest();
+                complete.add(m);
+                if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
+                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, layout.manifest(m.label()), "backup " + m.label()
+                            + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "
+                            + id.describe()));
+                }
+                Set<String> referenced = new HashSet<>(List.of(layout.manifest(m.label()), layout.completeMarker(m.label())));
+                if (m.pgManifest() != null) {
+                    referenced.add(m.pgManifest().key());
+                    BackupManifest.StoredRef ref = m.pgManifest();
+                    BackupManifest.FileEntry asFile = new BackupManifest.FileEntry("backup_manifest", ref.size(), null, null, ref.sha256(),
+                            List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), backupObjects.getOrDefault(ref.key(), -1L), ref.sha256())));
+                    tasks.add(() -> checkFile(m, asFile, backupObjects));
+                    totalBytes += ref.size();
+                }
+                for (BackupManifest.FileEntry f : m.files()) {
+                    files++;
+                    chunks += f.chunks().size();
+                    totalBytes += f.size();
+                    f.chunks().forEach(c -> referenced.add(c.key()));
+                    tasks.add(() -> checkFile(m, f, backupObjects));
+                }
+                for (String key : byLabel.getOrDefault(m.label(), List.of())) {
+                    if (!referenced.contains(key)) {
+                        problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + m.label()
+                                + " that its manifest does not reference"));
+                    }
+                }
+            }
+            wal = new WalArchive(storage, layout).listAll();
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not list cluster \"" + cluster + "\" in repository \"" + storage.describe()
+                    + "\": " + e.getMessage(), "check that the repository is mounted and readable by this OS user");
+        }
+        WalPageCheck pages = new WalPageCheck(id.systemIdentifier(), id.walSegmentSize(), id.walBlockSize(),
+                WalHeader.magicByMajor().get(id.pgVersion()));
+        Map<Integer, String> historyText = new java.util.concurrent.ConcurrentHashMap<>();
+        long walFiles = 0;
+        for (Map.Entry<String, List<WalArchive.StoredWal>> e : wal.entrySet()) {
+            List<WalArchive.StoredWal> copies = e.getValue();
+            if (copies.size() > 1) {
+                boolean differ = copies.stream().map(WalArchive.StoredWal::sha256).distinct().count() > 1;
+                List<String> keys = copies.stream().map(WalArchive.StoredWal::key).toList();
+                problems.add(new Problem(cluster, differ ? Problem.Kind.WAL_CONFLICT : Problem.Kind.WAL_DUPLICATE, keys.get(0),
+                        differ ? "WAL file " + e.getKey() + " is stored " + copies.size() + " times with different contents (" + String.join(", ", keys)
+                                + "); archive-get refuses it and recovery stops there"
+                                : "WAL file " + e.getKey() + " is stored " + copies.size() + " times with the same content (" + String.join(", ", keys)
+                                        + ")"));
+            }
+            for (WalArchive.StoredWal w : copies) {
+                walFiles++;
+                WalFileName.Kind kind = WalFileName.kindOf(w.name());
+                totalBytes += kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL ? id.walSegmentSize() : w.storedSize();
+                tasks.add(() -> checkWal(w, kind, pages, historyText));
+            }
+        }
+        Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %s to read, %d jobs",
+                cluster, storage.describe(), complete.size(), files, chunks, walFiles, Sizes.bytes(totalBytes), jobs);
+        long bytes = runAll(tasks, problems, totalBytes);
+        checkContinuity(id, wal, historyText, complete, problems);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        List<Problem> sorted = new ArrayList<>(problems);
+        sorted.sort(Comparator.comparing(Problem::key).thenComparing(Problem::kind));
+        return new Result(cluster, complete.size(), incomplete, files, chunks, walFiles, bytes, seconds, sorted);
+    }
+
+    private long runAll(List<Callable<TaskResult>> tasks, List<Problem> problems, long totalBytes) {
+        AtomicLong bytes = new AtomicLong();
+        ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
+            Thread t = new Thread(r, "verify");
+            t.setDaemon(true);
+            return t;
+        });
+        try (Progress progress = new Progress("verify " + layout.cluster(), tasks.size(), totalBytes)) {
+            List<Future<TaskResult>> fs = new ArrayList<>();
+            for (Callable<TaskResult> task : tasks) {
+                fs.add(pool.submit(() -> {
+                    TaskResult r = task.call();
+                    progress.addBytes(r.bytes());
+                    progress.fileDone();
+                    return r;
+                }));
+            }
+            for (Future<TaskResult> f : fs) {
+                TaskResult r = f.get();
+                problems.addAll(r.problems());
+                bytes.addAndGet(r.bytes());
+            }
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException) {
+                throw (RuntimeException) e.getCause();
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PgproofException(ExitCode.INTERRUPTED, "verify interrupted");
+        } finally {
+            pool.shutdownNow();
+        }
+        return bytes.get();
+    }
+
+    /**
+     * Reads every chunk of one file, checking each against its size and SHA-256, then the whole file.
+     * The listed (stored) size is not compared with the manifest's: an encrypted repository lists
+     * ciphertext sizes; any damage shows in the decompressed content anyway.
+     */
+    private TaskResult checkFile(BackupManifest m, BackupManifest.FileEntry f, Map<String, Long> listed) {
+        String cluster = layout.cluster();
+        List<Problem> out = new ArrayList<>();
+        MessageDigest whole = Hashes.sha256();
+        long size = 0;
+        long read = 0;
+        boolean chunksOk = true;
+        byte[] buf = new byte[1 << 16];
+        // Objects pieces are cut from (block-incremental backups), the last two read: a file alternates between an
+        // earlier backup's object and its own.
+        Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+                return size() > 2;
+            }
+        };
+        Set<String> bad = new HashSet<>();
+        for (BackupManifest.Chunk c : f.chunks()) {
+            String where = "file \"" + f.path() + "\" of backup " + m.label();
+            Long storedSize = listed.get(c.key());
+            if (storedSize == null && c.key().startsWith(layout.backupPrefix())) {
+                if (bad.add(c.key())) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.key(), where + ": stored object is missing"));
+                }
+                chunksOk = false;
+                continue;
+            }
+            if (c.sourceOffset() != null) {
+                byte[] obj = objects.get(c.key());
+                if (obj == null && !bad.contains(c.key())) {
+                    try (InputStream in = Compression.byExtension(c.key().substring(c.key().lastIndexOf('.') + 1)).decompress(storage.open(c.key()))) {
+                        obj = in.readAllBytes();
+                        read += obj.length;
+                        objects.put(c.key(), obj);
+                    } catch (IOException | RuntimeException e) {
+                        bad.add(c.key());
+                        out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object cannot be read or decompressed: "
+                                + oneLine(e)));
+                    }
+                }
+                if (obj == null) {
+                    chunksOk = false;
+                    continue;
+                }
+                long from = c.sourceOffset();
+                if (from < 0 || from + c.size() > obj.length) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object has " + obj.length
+                            + " bytes, the manifest takes bytes " + from + " to " + (from + c.size())));
+                    chunksOk = false;
+                    continue;
+                }
+                MessageDigest part = Hashes.sha256();
+                part.update(obj, (int) from, (int) c.size());
+                whole.update(obj, (int) from, (int) c.size());
+                size += c.size();
+                if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": bytes " + from + " to " + (from + c.size())
+                            + " of the stored object do not match their checksum"));
+                    chunksOk = false;
+                }
+                continue;
+            }
+            MessageDigest part = Hashes.sha256();
+            long n = 0;
+            Compression comp = Compression.byExtension(c.key().substring(c.key().lastIndexOf('.') + 1));
+            if (comp == null) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": key has no known compression extension"));
+                chunksOk = false;
+                continue;
+            }
+            try (InputStream in = comp.decompress(storage.open(c.key()))) {
+                int r;
+                while ((r = in.read(buf)) > 0) {
+                    part.update(buf, 0, r);
+                    whole.update(buf, 0, r);
+                    n += r;
+                }
+            } catch (NoSuchFileException e) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.key(), where + ": stored chunk is missing"));
+                chunksOk = false;
+                continue;
+            } catch (IOException | RuntimeException e) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored chunk cannot be read or decompressed: "
+                        + oneLine(e)));
+                chunksOk = false;
+                read += n;
+                continue;
+            }
+            read += n;
+            size += n;
+            String sha = Hashes.hex(part.digest());
+            if (n != c.size() || !sha.equals(c.sha256())) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored chunk does not match its checksum ("
+                        + n + " bytes with SHA-256 " + sha + ", the manifest says " + c.size() + " bytes with " + c.sha256() + ")"));
+                chunksOk = false;
+            }
+        }
+        if (chunksOk && (size != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256()))) {
+            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? layout.manifest(m.label()) : f.chunks().get(0).key(),
+                    "file \"" + f.path() + "\" of backup " + m.label() + ": its chunks together do not match the file's size and SHA-256 in the manifest"));
+        }
+        return new TaskResult(out, read);
+    }
+
+    /** Decompresses one stored WAL file, checks the SHA-256 in its name, and its page headers or history text. */
+    private TaskResult checkWal(WalArchive.StoredWal w, WalFileName.Kind kind, WalPageCheck pages, Map<Integer, String> historyText) {
+        String cluster = layout.cluster();
+        List<Problem> out = new ArrayList<>();
+        ByteArrayOutputStream buf = new ByteArrayOutputStream(kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL ? 1 << 24 : 1 << 12);
+        try {
+            new WalArchive(storage, layout).copyVerified(w, buf);
+        } catch (WalArchive.CorruptWalException e) {
+            String what = e.getMessage().replace("stored WAL file \"" + w.key() + "\" ", "");
+            out.add(new Problem(cluster, Problem.Kind.WAL_CORRUPT, w.key(), "WAL file " + w.name() + " " + what
+                    + (what.contains("SHA-256") ? ", its name says " + w.sha256() : "")));
+            return new TaskResult(out, buf.size());
+        } catch (NoSuchFileException e) {
+            out.add(new Problem(cluster, Problem.Kind.UNREADABLE, w.key(), "vanished while verify ran"));
+            return new TaskResult(out, 0);
+        } catch (IOException e) {
+            out.add(new Problem(cluster, Problem.Kind.UNREADABLE, w.key(), "cannot be read: " + oneLine(e)));
+            return new TaskResult(out, buf.size());
+        }
+        byte[] content = buf.toByteArray();
+        if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
+            for (String p : pages.check(w.name(), content)) {
+                out.add(new Problem(cluster, Problem.Kind.WAL_HEADER, w.key(), "WAL file " + w.name() + " " + p));
+            }
+        } else if (kind == WalFileName.Kind.HISTORY) {
+            int tli = WalFileName.timeline(w.name());
+            String text = new String(content, StandardCharsets.UTF_8);
+            try {
+                TimelineHistory.parse(tli, text);
+                historyText.put(tli, text);
+            } catch (IllegalArgumentException e) {
+                out.add(new Problem(cluster, Problem.Kind.WAL_HISTORY, w.key(), "history file of timeline " + tli + " is malformed: "
+                        + e.getMessage()));
+            }
+        }
+        return new TaskResult(out, content.length);
+    }
+
+    /** Every complete backup needs every segment from its start to the newest one recovery can reach. */
+    private void checkContinuity(ClusterIdentity id, TreeMap<String, List<WalArchive.StoredWal>> wal, Map<Integer, String> historyText,
+            List<BackupManifest> complete, List<Problem> problems) {
+        String cluster = layout.cluster();
+        int seg = id.walSegmentSize();
+        Map<Integer, TreeSet<Long>> stored = new TreeMap<>();
+        TreeSet<Integer> timelines = new TreeSet<>();
+        for (String name : wal.keySet()) {
+            WalFileName.Kind kind = WalFileName.kindOf(name);
+            if (kind == WalFileName.Kind.SEGMENT) {
+                stored.computeIfAbsent(WalFileName.timeline(name), k -> new TreeSet<>()).add(WalFileName.segmentNumber(name, seg));
+            }
+            timelines.add(WalFileName.timeline(name));
+        }
+        Map<Integer, List<TimelineHistory.Entry>> histories = new HashMap<>();
+        historyText.forEach((tli, text) -> histories.put(tli, TimelineHistory.parse(tli, text)));
+        for (int tli : timelines) {
+            if (tli > 1 && !wal.containsKey(String.format("%08X.history", tli))) {
+                problems.add(new Problem(cluster, Problem.Kind.WAL_HISTORY, layout.walPrefix() + "history/" + String.format("%08X.history", tli),
+                        "timeline " + tli + " has WAL but its history file is missing: recovery cannot follow it to its parent"));
+            }
+        }
+        WalContinuity cont = new WalContinuity(seg, stored);
+        Map<WalContinuity.Gap, List<String>> gaps = new LinkedHashMap<>();
+        for (BackupManifest m : complete) {
+            int target = timelines.isEmpty() ? m.timeline() : timelines.last();
+            List<TimelineHistory.Entry> history = target == 1 ? List.of() : histories.get(target);
+            boolean known = target == 1 || history != null;
+            boolean onChain = target == m.timeline() || known && history.stream().anyMatch(e -> e.timeline() == m.timeline());
+            if (!onChain && known) {
+                // The backup is on a branch the newest timeline does not descend from: follow its own timeline.
+                target = m.timeline();
+                history = target == 1 ? List.of() : histories.get(target);
+                known = target == 1 || history != null;
+            }
+            List<TimelineHistory.Entry> chain = WalContinuity.chain(target, history);
+            long from = WalFileName.segmentNumber(m.startWal(), seg);
+            long to = Math.max(cont.newest(chain, known), WalFileName.segmentNumber(m.stopWal(), seg));
+            for (WalContinuity.Gap g : cont.gaps(from, to, chain, known)) {
+                gaps.computeIfAbsent(g, k -> new ArrayList<>()).add(m.label());
+            }
+        }
+        gaps.forEach((g, labels) -> problems.add(new Problem(cluster, Problem.Kind.WAL_GAP, layout.walDir(g.first()) + g.first(),
+                "WAL gap: " + (g.count() == 1 ? "segment " + g.first() + " is" : "segments " + g.first() + " to " + g.last() + " (" + g.count()
+                        + ") are") + " missing; backup(s) " + String.join(", ", labels) + " cannot recover past it")));
+    }
+
+    private static String oneLine(Exception e) {
+        String s = e.getMessage() == null ? e.toString() : e.getMessage();
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}
