@@ -26,7 +26,7 @@ CONF
 as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
 as $bin/pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CHECKPOINT" >/dev/null
-bytes=$(du -sb "$work/data" | cut -f1)
+bytes=$(du -sb --exclude=pg_wal "$work/data" | cut -f1)   # what a backup copies
 mb=$(( bytes / 1000000 ))
 echo "pgbench scale $scale: data directory $mb MB, $(nproc) cores, jobs $jobs"
 # Every tool's archive_command: pgproof's (the others do not need WAL archived to finish their backup).
@@ -49,6 +49,8 @@ run() { # run NAME STOREDDIR CMD...: prints one line
 run "pgproof backup" "$work/repo/bench/backup" "$root/pgproof" backup --cluster bench --repo "$work/repo" --pgdata "$work/data" \
   --start-fast --jobs "$jobs" --compress zstd --compress-level 3
 label=$(ls "$work/repo/bench/backup" | tail -1)
+[ -n "${VERBOSE:-}" ] && grep -E "copied|archived|stopped|started|complete" "$work/err" | sed 's/^/    /'
+
 run "pgproof restore" "" "$root/pgproof" restore --cluster bench --repo "$work/repo" --pgdata "$work/r-pgproof" --set "$label" --jobs "$jobs"
 
 mkdir -p "$work/bb"; [ "$(id -u)" = 0 ] && chown "$user" "$work/bb"

@@ -175,7 +175,7 @@ public final class Backup {
         try {
             String found = null;
             for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
-                if (!e.complete() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
+                if (!e.complete() && !e.expired() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
                     found = e.label();
                 }
             }

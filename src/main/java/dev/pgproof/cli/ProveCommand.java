@@ -92,12 +92,13 @@ final class ProveCommand implements Callable<Integer> {
         }
         Settings s = common.settings(extra);
         String cluster = s.cluster();
+        Path repo = s.repoIsS3() ? null : s.path(Setting.REPO);
         // Run as the cluster owner: the owner of the live data directory if configured, else of the cluster's repository directory.
         String pgdata = s.get(Setting.PGDATA);
         if (pgdata != null && Files.isDirectory(Path.of(pgdata))) {
             Owner.becomeOwnerOf(Path.of(pgdata), "data directory");
-        } else if (!s.repoIsS3() && Files.isDirectory(s.path(Setting.REPO).resolve(cluster))) {
-            Owner.becomeOwnerOf(s.path(Setting.REPO).resolve(cluster), "repository directory of cluster \"" + cluster + "\"");
+        } else if (repo != null && Files.isDirectory(repo.resolve(cluster))) {
+            Owner.becomeOwnerOf(repo.resolve(cluster), "repository directory of cluster \"" + cluster + "\"");
         }
         if (Owner.isRoot()) {
             throw new PgproofException(ExitCode.PERMISSION, "prove of cluster \"" + cluster + "\" would run PostgreSQL as root, which it refuses, "

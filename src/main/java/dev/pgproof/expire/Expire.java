@@ -54,7 +54,7 @@ public final class Expire {
             if (e.complete()) {
                 complete.add(e.manifest());
             } else {
-                incomplete.add(e.label());
+                incomplete.add(e.label()); // also expired remains: what no kept backup references any more goes
             }
         }
         complete.sort(BackupCatalog.BY_STOP_TIME);
@@ -98,7 +98,8 @@ public final class Expire {
             if (held.contains(label)) {
                 continue;
             }
-            Log.info("%s incomplete backup %s (interrupted; never usable for a restore)", verb, label);
+            Log.info("%s %s %s (%s)", verb, "incomplete backup", label, "interrupted, or the remains of an expired one; only what no kept "
+                    + "backup references");
             bytes += removeBackup(label, referenced, dryRun);
             removedIncomplete.add(label);
         }
@@ -164,13 +165,21 @@ public final class Expire {
         if (dryRun) {
             return bytes;
         }
+        boolean kept = objects.stream().anyMatch(o -> referenced.contains(o.key()));
+        if (kept) {
+            // Written before the marker goes: from then on the remains are never taken for an interrupted backup to resume.
+            new BackupCatalog(storage, layout).markExpired(label);
+        }
         storage.delete(layout.completeMarker(label));
         TestHooks.pause("expire-after-marker", label);
         storage.delete(layout.manifest(label));
         for (Storage.ObjectInfo o : objects) {
-            if (!referenced.contains(o.key())) {
+            if (!referenced.contains(o.key()) && !o.key().equals(layout.expiredMarker(label))) {
                 storage.delete(o.key());
             }
+        }
+        if (!kept) {
+            storage.delete(layout.expiredMarker(label));
         }
         return bytes;
     }

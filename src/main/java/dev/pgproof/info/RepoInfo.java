@@ -53,7 +53,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
         for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
             if (e.complete()) {
                 complete.add(e.manifest());
-            } else {
+            } else if (!e.expired()) {
                 incomplete.add(new Incomplete(e.label(), e.problem()));
             }
         }

@@ -29,7 +29,14 @@ public final class BackupCatalog {
     }
 
     /** A backup found in the repository; manifest is null when it is incomplete. */
-    public record Entry(String label, boolean complete, BackupManifest manifest, String problem) {}
+    public record Entry(String label, boolean complete, BackupManifest manifest, String problem) {
+        /** An expired backup whose remaining objects are kept because newer backups reference them: not a problem, never resumed. */
+        public boolean expired() {
+            return problem != null && problem.startsWith(EXPIRED);
+        }
+    }
+
+    static final String EXPIRED = "expired";
 
     public List<Entry> list() throws IOException {
         Map<String, Boolean> labels = new TreeMap<>();
@@ -69,6 +76,9 @@ public final class BackupCatalog {
         try (InputStream in = storage.open(layout.completeMarker(label))) {
             marker = in.readAllBytes();
         } catch (NoSuchFileException e) {
+            if (storage.exists(layout.expiredMarker(label))) {
+                return new Entry(label, false, null, EXPIRED + "; objects kept because newer backups reference them");
+            }
             return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
         }
         byte[] manifestBytes;
@@ -83,6 +93,12 @@ public final class BackupCatalog {
             return new Entry(label, false, null, "manifest.json does not match the checksum in backup.complete");
         }
         return new Entry(label, true, Json.MAPPER.readValue(manifestBytes, BackupManifest.class), null);
+    }
+
+    /** Marks the remains of an expired backup (the objects newer backups reference) as such. */
+    public void markExpired(String label) throws IOException {
+        writeWhole(layout.expiredMarker(label), ("{\"label\":\"" + label + "\",\"expiredAt\":\"" + Instant.now() + "\"}")
+                .getBytes(StandardCharsets.UTF_8));
     }
 
     /** Writes the manifest (step 2 of 3: data, manifest, marker). */

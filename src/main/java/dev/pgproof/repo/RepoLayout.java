@@ -55,6 +55,11 @@ public final class RepoLayout {
         return backupDir(label) + "manifest.json";
     }
 
+    /** Written when expire removed a backup but kept objects that newer backups reference. */
+    public String expiredMarker(String label) {
+        return backupDir(label) + "backup.expired";
+    }
+
     public String completeMarker(String label) {
         return backupDir(label) + "backup.complete";
     }

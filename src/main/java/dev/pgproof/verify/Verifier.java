@@ -129,6 +129,16 @@ public final class Verifier {
                     continue;
                 }
                 List<String> under = byLabel.getOrDefault(e.label(), List.of());
+                if (e.expired()) {
+                    // Remains of an expired backup (expire's backup.expired marker): each object must still be referenced.
+                    for (String key : under) {
+                        if (!key.equals(layout.expiredMarker(e.label())) && !referencedByAny.contains(key)) {
+                            problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under expired backup " + e.label()
+                                    + " that no backup references any more"));
+                        }
+                    }
+                    continue;
+                }
                 if (!e.complete() && e.problem() != null && !under.isEmpty() && referencedByAny.containsAll(under)) {
                     Log.info("verify of cluster \"%s\": %s holds only %d object(s) that later backups reference (an expired backup); "
                             + "they are verified with those backups", cluster, layout.backupDir(e.label()), under.size());

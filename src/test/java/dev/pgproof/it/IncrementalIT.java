@@ -42,6 +42,10 @@ class IncrementalIT {
         repo = local.repo;
         source = local.archivingCluster(CLUSTER, "incr");
         source.pgbench("-i", "-s", "2", "-q");
+        // Every backup here runs as the minimal role the README documents, not as a superuser.
+        source.psql("CREATE ROLE pgproof_backup LOGIN; GRANT pg_read_all_settings, pg_monitor TO pgproof_backup; "
+                + "GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO pgproof_backup; "
+                + "GRANT EXECUTE ON FUNCTION pg_backup_stop(boolean) TO pgproof_backup; GRANT EXECUTE ON FUNCTION pg_switch_wal() TO pgproof_backup");
         source.psql("CREATE EXTENSION pg_visibility");
         source.psql("CREATE TABLE cold (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off)");
         source.psql("INSERT INTO cold SELECT g, md5(g::text) FROM generate_series(1, 60000) g");
@@ -186,7 +190,7 @@ class IncrementalIT {
 
     private PgCluster.ProcessResult backup(String type) {
         return Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString(),
-                "--start-fast", "--type", type).assertOk("backup --type " + type);
+                "--start-fast", "--type", type, "--user", "pgproof_backup").assertOk("backup --type " + type + " as pgproof_backup");
     }
 
     private JsonNode info() throws IOException {
