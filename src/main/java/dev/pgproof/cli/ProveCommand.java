@@ -44,17 +44,8 @@ final class ProveCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "LABEL", description = "the backup to prove (default: the newest complete one; with --target-time the newest that finished before it)")
     String set;
 
-    @Option(names = "--target-time", paramLabel = "T", description = "recover to a time: ISO 8601 with offset, or SELECT now() output; without an offset, the cluster's time zone at backup")
-    String targetTime;
-
-    @Option(names = "--target-lsn", paramLabel = "LSN", description = "recover to a WAL location, e.g. 0/3000028")
-    String targetLsn;
-
-    @Option(names = "--target-xid", paramLabel = "XID", description = "recover to a transaction id")
-    String targetXid;
-
-    @Option(names = "--target-name", paramLabel = "NAME", description = "recover to a restore point made with pg_create_restore_point()")
-    String targetName;
+    @Mixin
+    TargetOptions targets;
 
     @Option(names = {"--prove-dir", "--scratch"}, paramLabel = "DIR",
             description = "directory the scratch copy is made under (default: /var/tmp, else the system temp directory) ($PGPROOF_PROVE_DIR)")
@@ -78,8 +69,7 @@ final class ProveCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        long targets = java.util.stream.Stream.of(targetTime, targetLsn, targetXid, targetName).filter(java.util.Objects::nonNull).count();
-        if (targets > 1) {
+        if (targets.count() > 1) {
             throw new PgproofException(ExitCode.USAGE, "more than one recovery target given",
                     "PostgreSQL accepts one kind of recovery target; keep one of --target-time, --target-lsn, --target-xid, --target-name");
         }
@@ -120,10 +110,10 @@ final class ProveCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
                     "check that the repository is mounted and readable");
         }
-        boolean targeted = targetTime != null || targetLsn != null || targetXid != null || targetName != null;
-        RecoveryTarget rt = RecoveryTarget.of(targetTime, targetLsn, targetXid, targetName, null, false, targeted ? "promote" : null, null, zone);
+        boolean targeted = targets.count() > 0;
+        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, null, false, targeted ? "promote" : null, null, zone);
         if (rt.zoneAssumed()) {
-            Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targetTime, zone, rt.time());
+            Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }
         int timeout = s.intValue(Setting.PROVE_TIMEOUT, 3600);
         if (timeout < 1) {

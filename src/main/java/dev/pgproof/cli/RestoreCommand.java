@@ -38,17 +38,8 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "LABEL", description = "the backup to restore (as pgproof info lists it)")
     String set;
 
-    @Option(names = "--target-time", paramLabel = "T", description = "recover to a time: ISO 8601 with offset, or SELECT now() output; without an offset, the cluster's time zone at backup")
-    String targetTime;
-
-    @Option(names = "--target-lsn", paramLabel = "LSN", description = "recover to a WAL location, e.g. 0/3000028")
-    String targetLsn;
-
-    @Option(names = "--target-xid", paramLabel = "XID", description = "recover to a transaction id")
-    String targetXid;
-
-    @Option(names = "--target-name", paramLabel = "NAME", description = "recover to a restore point made with pg_create_restore_point()")
-    String targetName;
+    @Mixin
+    TargetOptions targets;
 
     @Option(names = "--target", paramLabel = "immediate", description = "immediate: stop as soon as the backup is consistent")
     String target;
@@ -93,9 +84,9 @@ final class RestoreCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
                     "check that the repository is mounted and readable");
         }
-        RecoveryTarget rt = RecoveryTarget.of(targetTime, targetLsn, targetXid, targetName, target, exclusive, action, timeline, zone);
+        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, timeline, zone);
         if (rt.zoneAssumed()) {
-            Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targetTime, zone, rt.time());
+            Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }
         BackupManifest m = restore.choose(set, rt, complete);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
