@@ -102,9 +102,7 @@ final class BackupCommand implements Callable<Integer> {
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
         try (RepoLock lock = RepoLock.exclusive(storage, ctx.layout(), "backup", "backup");
-                LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
-            Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
+                LiveCluster lc = ctx.connect(pinned, storage.describe())) {
             Backup backup = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
                     s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume, type));
             LiveCluster primary = standby(lc, s, pinned, storage);

@@ -36,9 +36,7 @@ final class CheckCommand implements Callable<Integer> {
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);
         int timeout = s.intValue(Setting.ARCHIVE_TIMEOUT, 60);
-        try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), InitCommand.user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), pinned, storage.describe())) {
-            Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
+        try (LiveCluster lc = ctx.connect(pinned, storage.describe())) {
             ArchiveCheck.Result r = new ArchiveCheck(lc, storage, ctx.layout(), ctx.repoName(), timeout).run();
             if (r.standby()) {
                 System.out.printf("check of cluster \"%s\" (standby): identity, archive settings and repository OK; no WAL switch on a standby "

@@ -169,6 +169,21 @@ final class Context {
         return st;
     }
 
+    /**
+     * Connects to the cluster of --pgdata (its postmaster.pid, or the host/port overrides) with the
+     * identity check; with a pin, also against the repository's pin, and says it is confirmed.
+     */
+    dev.pgproof.cluster.LiveCluster connect(ClusterIdentity pinned, String repo) {
+        String cluster = settings.cluster();
+        dev.pgproof.cluster.LiveCluster lc = dev.pgproof.cluster.LiveCluster.connect(cluster, settings.path(Setting.PGDATA),
+                settings.get(Setting.HOST), settings.get(Setting.PORT), InitCommand.user(settings), settings.intValue(Setting.CONNECT_TIMEOUT, 10),
+                pinned, repo);
+        if (pinned != null) {
+            dev.pgproof.util.Log.info("cluster \"%s\": identity confirmed (%s, data directory \"%s\")", cluster, pinned.describe(), lc.pgdata());
+        }
+        return lc;
+    }
+
     RepoLayout layout() {
         return new RepoLayout(settings.cluster());
     }

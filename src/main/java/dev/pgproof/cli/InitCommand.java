@@ -51,8 +51,7 @@ final class InitCommand implements Callable<Integer> {
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
         Context ctx = new Context(s);
         String repo = ctx.repoName();
-        try (LiveCluster lc = LiveCluster.connect(cluster, pgdata, s.get(Setting.HOST), s.get(Setting.PORT), user(s),
-                s.intValue(Setting.CONNECT_TIMEOUT, 10), null, repo)) {
+        try (LiveCluster lc = ctx.connect(null, repo)) {
             ClusterIdentity id = lc.identity();
             Storage storage;
             if (s.repoIsS3()) {
