@@ -61,3 +61,15 @@ get_answer() {
   rm -f -- "$ok"
   echo "archive-get: restored $name for cluster \"$cluster\" from the prefetch spool (checksum verified; answered by the launcher)" >&2
 }
+
+# Sets the array jvm_native to -DZstdNativePath=<library> when the build unpacked zstd-jni's native
+# library for this machine under $1 (target/native): then the JVM loads it in place instead of
+# extracting it to a temporary file on every start. Without it, zstd-jni extracts as usual.
+native_opts() {
+  local arch="${HOSTTYPE:-}" f
+  jvm_native=()
+  [ "$arch" = x86_64 ] && arch=amd64
+  for f in "$1"/linux/"$arch"/libzstd-jni-*.so; do
+    if [ -r "$f" ]; then jvm_native=("-DZstdNativePath=$f"); fi
+  done
+}

@@ -34,7 +34,10 @@ public final class Encryption {
     public static final String INFO_KEY = "cipher.info";
     public static final String PASS_ENV = "PGPROOF_CIPHER_PASS";
     static final int ITERATIONS = 600_000;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Loaded only for an encrypted repository: Jackson's start-up would cost every archive-push 0.1 s. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
 
     private Encryption() {}
 
@@ -67,7 +70,7 @@ public final class Encryption {
         try {
             if (raw.exists(INFO_KEY)) {
                 try (InputStream in = raw.open(INFO_KEY)) {
-                    info = JSON.readValue(in, Info.class);
+                    info = Json.MAPPER.readValue(in, Info.class);
                 }
             }
         } catch (IOException e) {
@@ -105,7 +108,7 @@ public final class Encryption {
         Info info = new Info(draft.format(), draft.cipher(), draft.keySource(), draft.kdf(), draft.iterations(), draft.salt(),
                 Base64.getEncoder().encodeToString(check(key)));
         try (Storage.Writer w = raw.create(INFO_KEY)) {
-            w.stream().write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(info));
+            w.stream().write(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(info));
             w.commit(true);
         } catch (java.nio.file.FileAlreadyExistsException e) {
             open(raw, secret); // initialised meanwhile: the key must match

@@ -8,6 +8,8 @@ import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.TestHooks;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -16,7 +18,12 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /**
  * archive-push: stores one WAL segment, .partial, timeline history or backup history file, after
@@ -24,6 +31,8 @@ import java.util.List;
  * durable and has been read back and verified.
  */
 public final class ArchivePush {
+    /** Files up to this size (every usual WAL segment size) are pushed from memory in one read. */
+    static final long IN_MEMORY_MAX = 64L << 20;
     private final WalArchive archive;
     private final ClusterIdentity identity;
     private final Compression compression;
@@ -50,6 +59,18 @@ public final class ArchivePush {
                     "archive_command passes %p, the path of the file to archive: archive_command = 'pgproof archive-push --cluster "
                             + cluster + " %p'");
         }
+        long fileSize;
+        try {
+            fileSize = Files.size(file);
+        } catch (NoSuchFileException e) {
+            throw missing(file);
+        } catch (IOException e) {
+            throw unreadable(file, e);
+        }
+        if (fileSize <= IN_MEMORY_MAX) {
+            return pushInMemory(file, name, kind);
+        }
+        // A large segment (initdb --wal-segsize up to 1 GiB) is streamed in three passes.
         // Pass 1: checksum, size and (for segments) the page header.
         byte[] head = new byte[40];
         int headLen = 0;
@@ -68,11 +89,9 @@ public final class ArchivePush {
                 size += n;
             }
         } catch (NoSuchFileException e) {
-            throw new PgproofException(ExitCode.WAL_REJECTED, "WAL file \"" + file + "\" does not exist",
-                    "archive_command runs in the data directory and passes %p; run it from there or give an absolute path");
+            throw missing(file);
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.WAL_REJECTED, "could not read WAL file \"" + file + "\": " + e.getMessage(),
-                    "check the file's permissions: archive-push runs as the cluster owner");
+            throw unreadable(file, e);
         }
         String sha = Hashes.hex(md.digest());
         if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
@@ -116,6 +135,117 @@ public final class ArchivePush {
                     + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
         }
         return new Result(name, false, size, stored, key);
+    }
+
+    /**
+     * The path for segments of the usual sizes: the repository is listed (a round trip on S3) while
+     * the file is read once, then its SHA-256 is computed on a second thread while this one compresses. The stored object is read back and compared byte for byte with what was written, and the
+     * compressed copy is decompressed and compared with the file, so what is stored is known to
+     * decompress to content with the SHA-256 in its name; as strong as re-hashing the stored copy.
+     */
+    private Result pushInMemory(Path file, String name, WalFileName.Kind kind) {
+        CompletableFuture<List<WalArchive.StoredWal>> listing = CompletableFuture.supplyAsync(() -> find(name), Background.POOL);
+        byte[] data;
+        try {
+            data = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw missing(file);
+        } catch (IOException e) {
+            throw unreadable(file, e);
+        }
+        if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
+            checkSegment(file, name, data.length, data, Math.min(data.length, 40));
+        }
+        CompletableFuture<String> hashing = CompletableFuture.supplyAsync(() -> Hashes.hex(Hashes.sha256().digest(data)), Background.POOL);
+        List<WalArchive.StoredWal> existing = join(listing);
+        if (!existing.isEmpty()) {
+            return sameOrFail(name, join(hashing), existing, data.length);
+        }
+        byte[] packed;
+        try {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream(Math.max(1024, data.length / 4));
+            try (OutputStream z = compression.compress(buf, level)) {
+                z.write(data);
+            }
+            packed = buf.toByteArray();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("compressing in memory failed (a bug)", e);
+        }
+        String sha = join(hashing);
+        String key = archive.layout().walKey(name, sha, compression);
+        Storage storage = archive.storage();
+        // Meanwhile, prove that the compressed copy decompresses to the file.
+        CompletableFuture<Boolean> roundTrip = CompletableFuture.supplyAsync(() -> decompressesTo(packed, data), Background.POOL);
+        try (Storage.Writer w = storage.create(key)) {
+            w.stream().write(packed);
+            TestHooks.pause("archive-push-before-commit", "temporary file written for " + key);
+            try {
+                w.commit(true);
+            } catch (FileAlreadyExistsException e) {
+                // A concurrent push of the same content stored it first: that is success.
+                return new Result(name, true, data.length, packed.length, key);
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not store WAL file \"" + name + "\" in repository \""
+                    + storage.describe() + "\": " + e.getMessage(),
+                    "check free space and permissions of the repository; PostgreSQL keeps the segment and retries");
+        }
+        try {
+            if (!join(roundTrip)) {
+                throw new IOException(compression.id + " compression of \"" + file + "\" does not decompress to the file");
+            }
+            byte[] back;
+            try (InputStream in = storage.open(key)) {
+                back = in.readAllBytes();
+            }
+            if (!Arrays.equals(back, packed)) {
+                throw new IOException("stored object \"" + key + "\" reads back different from what was written (" + back.length
+                        + " bytes, " + packed.length + " written)");
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "WAL file \"" + name + "\" failed verification after it was stored: "
+                    + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
+        }
+        return new Result(name, false, data.length, packed.length, key);
+    }
+
+    private boolean decompressesTo(byte[] packed, byte[] data) {
+        try (InputStream in = compression.decompress(new ByteArrayInputStream(packed))) {
+            byte[] got = in.readNBytes(data.length + 1);
+            return Arrays.equals(got, data);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
+    }
+
+    private static PgproofException missing(Path file) {
+        return new PgproofException(ExitCode.WAL_REJECTED, "WAL file \"" + file + "\" does not exist",
+                "archive_command runs in the data directory and passes %p; run it from there or give an absolute path");
+    }
+
+    private static PgproofException unreadable(Path file, IOException e) {
+        return new PgproofException(ExitCode.WAL_REJECTED, "could not read WAL file \"" + file + "\": " + e.getMessage(),
+                "check the file's permissions: archive-push runs as the cluster owner");
+    }
+
+    /** Daemon threads for the work a push overlaps with its own; never keeps the JVM alive. */
+    private static final class Background {
+        static final ExecutorService POOL = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "archive-push");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     private void checkSegment(Path file, String name, long size, byte[] head, int headLen) {
