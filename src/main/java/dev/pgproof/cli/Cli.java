@@ -98,7 +98,7 @@ public final class Cli implements Runnable {
 
     /** The hand-parsed path for archive-push and archive-get; null means "use picocli". */
     static Integer fastPath(String[] args) {
-        if (args.length == 0 || !(args[0].equals("archive-push") || args[0].equals("archive-get"))) {
+        if (args.length == 0 || !(args[0].equals("archive-push") || args[0].equals("archive-get") || args[0].equals("_prefetch"))) {
             return null;
         }
         Map<Setting, String> flags = new EnumMap<>(Setting.class);
@@ -140,15 +140,22 @@ public final class Cli implements Runnable {
             }
         }
         String cmd = args[0];
-        int want = cmd.equals("archive-push") ? 1 : 2;
+        int want = cmd.equals("archive-get") ? 2 : 1;
         if (positional.size() != want) {
             return null;
         }
         Log.setPrefix("");
         try {
             Settings settings = Settings.load(config, flags, System.getenv());
-            return cmd.equals("archive-push") ? WalCommands.push(settings, positional.get(0))
-                    : WalCommands.get(settings, positional.get(0), positional.get(1));
+            switch (cmd) {
+                case "archive-push":
+                    return WalCommands.push(settings, positional.get(0));
+                case "archive-get":
+                    return WalCommands.get(settings, positional.get(0), positional.get(1));
+                default:
+                    Log.setPrefix("prefetch[" + ProcessHandle.current().pid() + "] ");
+                    return WalCommands.prefetchDaemon(settings, positional.get(0));
+            }
         } catch (PgproofException e) {
             return handle(e, cmd);
         } catch (RuntimeException e) {

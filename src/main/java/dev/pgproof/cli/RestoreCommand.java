@@ -95,7 +95,9 @@ final class RestoreCommand implements Callable<Integer> {
         restore.checkWal(m, rt, former ? dev.pgproof.repo.ClusterInfo.formerEnd(storage, ctx.layout(), m.systemIdentifier()) : null);
         Map<Integer, Path> ts = new HashMap<>();
         tablespaceMap.forEach((k, v) -> ts.put(k, Path.of(v).toAbsolutePath()));
+        Settings.Source prefetchFrom = s.source(Setting.PREFETCH);
         String restoreCommand = Context.launcher() + " archive-get" + ctx.commandOptions()
+                + (prefetchFrom == Settings.Source.FLAG || prefetchFrom == Settings.Source.ENV ? " --prefetch " + s.get(Setting.PREFETCH) : "")
                 + (m.systemIdentifier().equals(pinned.systemIdentifierString()) ? "" : " --recovery-identity " + m.systemIdentifier())
                 + " %f \"%p\"";
         if (!m.systemIdentifier().equals(pinned.systemIdentifierString())) {

@@ -15,6 +15,7 @@ import dev.pgproof.wal.ArchiveGet;
 import dev.pgproof.wal.ArchivePush;
 import dev.pgproof.wal.PushAhead;
 import dev.pgproof.wal.WalArchive;
+import dev.pgproof.wal.WalFileName;
 import dev.pgproof.wal.WalPrefetch;
 import java.nio.file.Path;
 
@@ -105,14 +106,62 @@ final class WalCommands {
             Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
                     (System.nanoTime() - t0) / 1_000_000);
         }
-        if (prefetch != null) {
+        int ahead = s.intValue(Setting.PREFETCH, 8);
+        if (prefetch != null && ahead > 0 && WalFileName.kindOf(name) == WalFileName.Kind.SEGMENT) {
+            startPrefetcher(ctx, s, prefetch, name, ahead);
+        }
+        return 0;
+    }
+
+    /**
+     * Starts the background prefetcher (the hidden {@code _prefetch} command, detached with setsid,
+     * its output appended to {@code <spool>/<cluster>/prefetch.log}) unless one runs: it fetches the
+     * following segments while PostgreSQL replays, and this call returns at once. If it cannot be
+     * started, the following segments are fetched here, before returning.
+     */
+    private static void startPrefetcher(Context ctx, Settings s, WalPrefetch prefetch, String name, int ahead) {
+        Path lock = prefetch.dir().resolveSibling("get.lock");
+        try {
+            java.nio.file.Files.createDirectories(prefetch.dir());
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lock, java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.WRITE); java.nio.channels.FileLock held = ch.tryLock()) {
+                if (held == null) {
+                    return; // a prefetcher is running and follows recovery on its own
+                }
+            }
+            Path log = prefetch.dir().resolveSibling("prefetch.log");
+            String recovering = s.get(Setting.RECOVERY_IDENTITY);
+            String cmd = "exec setsid " + Context.launcher() + " _prefetch" + ctx.commandOptions() + " --prefetch " + ahead + " --jobs " + s.jobs()
+                    + (recovering == null ? "" : " --recovery-identity " + recovering) + " " + name + " </dev/null >>" + Context.shellQuote(log.toString())
+                    + " 2>&1";
+            new ProcessBuilder("/bin/sh", "-c", cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            Log.info("archive-get: started the background prefetcher for the %d segments after %s (log: %s)", ahead, name, log);
+        } catch (java.io.IOException e) {
+            Log.warn("archive-get: could not start the background prefetcher (%s); fetching the following segments now", e.getMessage());
             long t1 = System.nanoTime();
-            int n = prefetch.after(name, s.intValue(Setting.PREFETCH, 8), s.jobs());
+            int n = prefetch.after(name, ahead, s.jobs());
             if (n > 0) {
                 Log.info("archive-get: prefetched %d following segment%s into %s (%d ms)", n, n == 1 ? "" : "s", prefetch.dir(),
                         (System.nanoTime() - t1) / 1_000_000);
             }
         }
+    }
+
+    /** The hidden {@code _prefetch} command: the background prefetcher started by archive-get. */
+    static int prefetchDaemon(Settings s, String name) {
+        Owner.becomeOwnerOf(Path.of("").toAbsolutePath(), "working directory");
+        Context ctx = new Context(s);
+        Storage storage = ctx.storage();
+        ClusterIdentity id = ctx.pinned(storage);
+        String recovering = s.get(Setting.RECOVERY_IDENTITY);
+        ArchiveGet get = new ArchiveGet(new WalArchive(storage, ctx.layout()), id, recovering == null ? null : Long.parseUnsignedLong(recovering));
+        Path spool = ctx.spoolPath();
+        if (spool == null) {
+            throw new PgproofException(ExitCode.CONFIG, "_prefetch needs spool-path", "it is started by archive-get with --spool-path");
+        }
+        new WalPrefetch(get, spool, ctx.layout().cluster(), id.walSegmentSize()).follow(name, s.intValue(Setting.PREFETCH, 8), s.jobs(),
+                java.time.Duration.ofSeconds(20));
         return 0;
     }
 }

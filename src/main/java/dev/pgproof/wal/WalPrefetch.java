@@ -50,7 +50,7 @@ public final class WalPrefetch {
         try {
             String expected;
             try {
-                expected = Files.readString(ok, StandardCharsets.US_ASCII).strip();
+                expected = Files.readString(ok, StandardCharsets.US_ASCII).strip().split(" ")[0];
             } catch (NoSuchFileException e) {
                 return false;
             }
@@ -86,14 +86,11 @@ public final class WalPrefetch {
         if (count <= 0 || WalFileName.kindOf(name) != WalFileName.Kind.SEGMENT) {
             return 0;
         }
-        int tli = WalFileName.timeline(name);
-        long seg = WalFileName.segmentNumber(name, segSize);
-        List<String> next = new ArrayList<>();
-        for (int i = 1; i <= count; i++) {
-            next.add(WalFileName.segmentName(tli, seg + i, segSize));
+        List<String> next = window(name, count);
+        if (!Files.isDirectory(dir)) {
+            return 0; // made by archive-get; never re-created behind someone removing the spool
         }
         try {
-            Files.createDirectories(dir);
             Set<String> keep = new HashSet<>();
             for (String n : next) {
                 keep.add(n);
@@ -151,6 +148,85 @@ public final class WalPrefetch {
         return fetched;
     }
 
+    /**
+     * The background prefetcher ({@code archive-get} starts one, detached, when none runs): keeps the
+     * {@code count} segments after the newest one recovery has taken from the spool fetched, so that
+     * replay rarely waits for a fetch, and returns once recovery has taken nothing for {@code idle}.
+     * One per spool: returns at once when another holds {@code <spool>/<cluster>/get.lock}.
+     */
+    public void follow(String name, int count, int jobs, java.time.Duration idle) {
+        Path lockFile = dir.resolveSibling("get.lock");
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            Log.warn("prefetch: spool %s unusable: %s", dir, e.getMessage());
+            return;
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE); java.nio.channels.FileLock lock = ch.tryLock()) {
+            if (lock == null) {
+                Log.info("prefetch: another prefetcher holds %s; leaving it the work", lockFile);
+                return;
+            }
+            String base = name;
+            Set<String> spooled = new HashSet<>();
+            long lastProgress = System.nanoTime();
+            long pause = 50;
+            Log.info("prefetch: keeping %d segments after %s fetched in %s", count, name, dir);
+            while (System.nanoTime() - lastProgress < idle.toNanos()) {
+                if (!Files.isDirectory(dir)) {
+                    Log.info("prefetch: the spool %s is gone; stopping", dir);
+                    return;
+                }
+                // First see what recovery took (or the launcher discarded): never fetch that again.
+                String taken = null;
+                for (String n : window(base, count)) {
+                    if (spooled.contains(n) && !Files.exists(dir.resolve(n))) {
+                        taken = n; // the newest one taken: the window moves past it
+                    }
+                }
+                if (taken != null) {
+                    String past = taken;
+                    spooled.removeIf(n -> n.compareTo(past) <= 0);
+                    base = taken;
+                    lastProgress = System.nanoTime();
+                    pause = 50;
+                }
+                int fetched = after(base, count, jobs);
+                for (String n : window(base, count)) {
+                    if (Files.exists(dir.resolve(n + ".ok"))) {
+                        spooled.add(n);
+                    }
+                }
+                if (fetched > 0) {
+                    Log.info("prefetch: fetched %d segment%s after %s", fetched, fetched == 1 ? "" : "s", base);
+                    lastProgress = System.nanoTime();
+                }
+                if (taken != null) {
+                    continue;
+                }
+                Thread.sleep(pause);
+                // Quick while recovery is taking files; slower at the end of the archive (fewer listings).
+                pause = fetched > 0 ? 50 : Math.min(1000, pause * 2);
+            }
+            Log.info("prefetch: recovery took nothing from the spool for %d s; stopping", idle.toSeconds());
+        } catch (IOException e) {
+            Log.warn("prefetch: stopped, lock %s unusable: %s", lockFile, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private List<String> window(String base, int count) {
+        int tli = WalFileName.timeline(base);
+        long seg = WalFileName.segmentNumber(base, segSize);
+        List<String> next = new ArrayList<>();
+        for (int i = 1; i <= count; i++) {
+            next.add(WalFileName.segmentName(tli, seg + i, segSize));
+        }
+        return next;
+    }
+
     private boolean fetchOne(String name) throws IOException {
         ArchiveGet.Fetched f;
         try {
@@ -164,7 +240,9 @@ public final class WalPrefetch {
         ArchiveGet.write(f.data(), dir.resolve(name));
         Path ok = dir.resolve(name + ".ok");
         Path tmp = dir.resolve(name + ".ok.tmp");
-        Files.writeString(tmp, f.stored().sha256() + "\n", StandardCharsets.US_ASCII);
+        // The SHA-256 was checked against the repository name on decompression; the POSIX cksum of
+        // the same bytes lets the launcher re-check the spooled file in a few milliseconds.
+        Files.writeString(tmp, f.stored().sha256() + " " + Cksum.of(f.data()) + " " + f.data().length + "\n", StandardCharsets.US_ASCII);
         Files.move(tmp, ok, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         return true;
     }
