@@ -69,6 +69,16 @@ abstract class EndToEnd {
     /** The repository under test; {@code root} is reachable by the cluster OS user. */
     protected abstract TestRepo repository(Path root);
 
+    /**
+     * A spool for archive-push (acknowledgements, pushing ready files ahead) and for archive-get's
+     * background prefetcher, when this backend's run should use one.
+     */
+    protected boolean useSpool() {
+        return false;
+    }
+
+    private Path spool;
+
     /** pgbench scale of the source: every archived segment costs a JVM start, so S3 runs keep it small. */
     protected int scale() {
         return 2;
@@ -85,7 +95,13 @@ abstract class EndToEnd {
 
         source = PgCluster.create(root.resolve("clusters"), "src", PgCluster.freePort());
         source.configure("archive_mode", "on");
-        source.configure("archive_command", PgCluster.quote(repo.archiveCommand(CLUSTER)));
+        String archiveCommand = repo.archiveCommand(CLUSTER);
+        if (useSpool()) {
+            spool = Files.createDirectories(root.resolve("spool"));
+            PgCluster.chownToOwner(spool, false);
+            archiveCommand = archiveCommand.replace(" %p", " --spool-path " + spool + " %p");
+        }
+        source.configure("archive_command", PgCluster.quote(archiveCommand));
         source.start();
         ok(Pgproof.run(repo.command("init", "--cluster", CLUSTER, "--pgdata", source.dataDir().toString())), "init");
 
@@ -201,7 +217,12 @@ abstract class EndToEnd {
         assertThat(atEnd).doesNotContainKey("e2e_dropped").containsKeys("e2e_after_target", "e2e_last");
 
         Path dest = restores.resolve("end");
-        PgCluster.ProcessResult r = restore(dest);
+        Path getSpool = null;
+        if (spool != null) {
+            getSpool = Files.createDirectories(root.resolve("get-spool"));
+            PgCluster.chownToOwner(getSpool, false);
+        }
+        PgCluster.ProcessResult r = getSpool == null ? restore(dest) : restore(dest, "--spool-path", getSpool.toString());
         assertThat(r.stderr()).contains("restoring backup " + label + " of cluster \"" + CLUSTER + "\"")
                 .contains("recovering to the end of the archive");
 
@@ -212,6 +233,15 @@ abstract class EndToEnd {
         for (Map.Entry<String, String> e : atEnd.entrySet()) {
             assertThat(restored.get(e.getKey())).as("count:md5 of table " + e.getKey() + " at the end of the archive")
                     .isEqualTo(e.getValue());
+        }
+        if (spool != null) {
+            // Archived through the acknowledgement spool, and recovered with the background prefetcher on this backend.
+            try (java.util.stream.Stream<Path> acks = Files.list(spool.resolve(CLUSTER).resolve("ack"))) {
+                assertThat(acks.count()).as("acknowledged WAL files").isPositive();
+            }
+            assertThat(copy.logTail(2000)).contains("archive-get: started the background prefetcher for the 8 segments after ");
+            assertThat(Files.readString(getSpool.resolve(CLUSTER).resolve("prefetch.log"))).contains("prefetch: keeping 8 segments after ")
+                    .doesNotContain("ERROR");
         }
         copy.stop();
         checksumsPass(copy.dataDir());

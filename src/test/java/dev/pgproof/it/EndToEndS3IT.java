@@ -12,6 +12,12 @@ class EndToEndS3IT extends EndToEnd {
         return TestRepo.s3(root);
     }
 
+    /** WAL through the spool on S3: push-ahead and acknowledgements, and the prefetcher in recovery. */
+    @Override
+    protected boolean useSpool() {
+        return true;
+    }
+
     @Override
     protected int scale() {
         return 1;
