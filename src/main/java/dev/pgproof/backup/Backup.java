@@ -345,7 +345,7 @@ public final class Backup {
                 Log.info("backup %s: page checksums: %d pages verified, no errors (%d skipped: new, written since the backup started, "
                         + "or incomplete)", label, pageChecksums.checked(), pageChecksums.skipped());
             } else {
-                Log.warn("backup %s: page checksums: %d of %d verified pages FAILED, in %d files (listed above): the cluster's data is "
+                Log.warn("backup %s: page checksums: %d of %d verified pages FAILED, in %d file(s) (listed above): the cluster's data is "
                         + "damaged there; the backup holds those pages as they are on disk", label, pageChecksums.failed(),
                         pageChecksums.checked(), pageChecksums.failedFiles());
             }

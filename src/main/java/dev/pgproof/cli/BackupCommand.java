@@ -27,7 +27,10 @@ import picocli.CommandLine.Option;
         description = {"Take a base backup of a running cluster: full, or block-level incremental or differential.",
             "Finds the server from the data directory's postmaster.pid and checks, before copying anything, that it is that data "
                 + "directory's server and the cluster pinned in the repository. Copies files in parallel (--jobs), writes backup_label "
-                + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete."})
+                + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete.",
+            "With data checksums on, verifies the checksum of every relation page as it copies it (pages written during the backup are "
+                + "left to WAL replay); a page that keeps failing is named on stderr and recorded for info, and the backup completes with "
+                + "exit code 17."})
 final class BackupCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
