@@ -71,6 +71,8 @@ public final class Backup {
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
+    /** Verifies page checksums of relation files while copying them; null when the cluster has data checksums off. */
+    private PageVerifier pages;
 
     private final LiveCluster cluster;
     private final Storage storage;
@@ -329,8 +331,25 @@ public final class Backup {
         long total = scan.files().stream().mapToLong(DataDirScanner.SourceFile::size).sum();
         Log.info("backup %s: copying %d files, %s, with %d jobs, %s compression", label, scan.files().size(), Sizes.bytes(total),
                 opt.jobs(), opt.compression().id);
+        if (cluster.control().dataChecksumsEnabled()) {
+            pages = new PageVerifier(startLsn, blockSize(), cluster.control().relSegSize());
+            Log.info("backup %s: data checksums are on: verifying the checksum of every relation page older than the backup's start",
+                    label);
+        }
         TestHooks.pause("backup-after-list", label);
         List<BackupManifest.FileEntry> entries = copyFiles(label, scan.files(), total);
+        BackupManifest.PageChecksums pageChecksums = pages == null ? null : new BackupManifest.PageChecksums(pages.checked.get(),
+                pages.skipped.get(), pages.failed.get(), pages.failedFiles.get());
+        if (pageChecksums != null) {
+            if (pageChecksums.failed() == 0) {
+                Log.info("backup %s: page checksums: %d pages verified, no errors (%d skipped: new, written since the backup started, "
+                        + "or incomplete)", label, pageChecksums.checked(), pageChecksums.skipped());
+            } else {
+                Log.warn("backup %s: page checksums: %d of %d verified pages FAILED, in %d file(s) (listed above): the cluster's data is "
+                        + "damaged there; the backup holds those pages as they are on disk", label, pageChecksums.failed(),
+                        pageChecksums.checked(), pageChecksums.failedFiles());
+            }
+        }
 
         // Stop the backup: PostgreSQL switches WAL and hands back backup_label and tablespace_map.
         String stopLsn;
@@ -398,7 +417,8 @@ public final class Backup {
                 cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                 stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
                 cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label());
+                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
+                pageChecksums);
         if (prior != null) {
             Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
                     Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
@@ -524,6 +544,8 @@ public final class Backup {
             progress.fileDone();
             return null;
         }
+        long segment = pages == null ? -1 : PageVerifier.segmentOf(f.path());
+        PageVerifier.File pageFile = segment < 0 ? null : pages.file(f.source(), segment);
         MessageDigest whole = Hashes.sha256();
         List<Future<Window>> parts = new ArrayList<>();
         long offset = 0;
@@ -548,7 +570,7 @@ public final class Backup {
                 BlockDelta.Prior priorFile = priorFiles.get(f.path());
                 parts.add(compressors.submit(() -> {
                     try {
-                        return storeWindow(key, chunkOffset, buf, n, priorFile, progress);
+                        return storeWindow(key, chunkOffset, buf, n, priorFile, pageFile, progress);
                     } finally {
                         buffers.add(buf);
                     }
@@ -562,28 +584,56 @@ public final class Backup {
         }
         List<BackupManifest.Chunk> chunks = new ArrayList<>();
         java.io.ByteArrayOutputStream hashes = new java.io.ByteArrayOutputStream();
+        List<BackupManifest.BadPage> bad = new ArrayList<>();
         for (Future<Window> part : parts) {
             Window w = part.get();
             chunks.addAll(w.pieces());
             hashes.write(w.hashes());
+            bad.addAll(w.badPages());
+        }
+        if (!bad.isEmpty()) {
+            reportBadPages(label, f.path(), bad);
         }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());
         return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(),
-                Hashes.hex(whole.digest()), chunks, BlockDelta.encode(hashes.toByteArray()));
+                Hashes.hex(whole.digest()), chunks, BlockDelta.encode(hashes.toByteArray()), bad.isEmpty() ? null : bad);
     }
 
-    /** What one window (up to a chunk) of a file became: its pieces and its block hashes. */
-    private record Window(List<BackupManifest.Chunk> pieces, byte[] hashes) {}
+    /** Pages of one file named on stderr: the first few one by one (as pg_basebackup does), then a count. */
+    private void reportBadPages(String label, String path, List<BackupManifest.BadPage> bad) {
+        pages.failedFiles.incrementAndGet();
+        int shown = Math.min(bad.size(), 5);
+        for (int i = 0; i < shown; i++) {
+            BackupManifest.BadPage p = bad.get(i);
+            Log.warn("backup %s: page checksum verification failed in file \"%s\", block %d: the page header holds 0x%04X, its content "
+                    + "gives 0x%04X (page LSN %s, before the backup started; read %d times)", label, path, p.block(), p.stored(),
+                    p.computed(), p.lsn(), PageVerifier.RETRIES + 1);
+        }
+        if (bad.size() > shown) {
+            Log.warn("backup %s: file \"%s\" has %d pages with failed checksums in all (the manifest lists every block)", label, path,
+                    bad.size());
+        }
+    }
+
+    /** What one window (up to a chunk) of a file became: its pieces, its block hashes and the pages whose checksum failed. */
+    private record Window(List<BackupManifest.Chunk> pieces, byte[] hashes, List<BackupManifest.BadPage> badPages) {}
 
     /**
      * Stores one window of a file. Without a prior (full backup, or a file new since the prior), or
      * when every block changed, the window is one object. Otherwise unchanged runs of blocks are
      * referenced where the prior stored them, and the changed runs are stored together in one object.
      */
-    private Window storeWindow(String key, long fileOffset, byte[] buf, int n, BlockDelta.Prior priorFile, Progress progress)
-            throws IOException {
-        byte[] hashes = BlockDelta.hashes(buf, n, blockSize());
+    private Window storeWindow(String key, long fileOffset, byte[] buf, int n, BlockDelta.Prior priorFile, PageVerifier.File pageFile,
+            Progress progress) throws IOException, InterruptedException {
+        List<Integer> suspects = new ArrayList<>(0);
+        byte[] hashes = BlockDelta.hashes(buf, n, blockSize(), pageFile == null ? null : (from, len) -> {
+            if (!pageFile.pageOk(buf, from, len, fileOffset + from)) {
+                suspects.add(from);
+            }
+        });
+        // Suspect pages are read again from the file; the window is stored as first read whatever the re-reads show.
+        List<BackupManifest.BadPage> bad = suspects.isEmpty() ? List.of() : pageFile.confirm(suspects, fileOffset);
         List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, n, hashes, priorFile, blockSize());
         if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
             MessageDigest part = Hashes.sha256();
@@ -598,7 +648,7 @@ public final class Backup {
                 storedSize = writeChunk(key, buf, n);
             }
             progress.addBytes(n);
-            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, sha)), hashes);
+            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, sha)), hashes, bad);
         }
         long storedSize = 0;
         if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
@@ -630,7 +680,7 @@ public final class Backup {
             }
         }
         progress.addBytes(n);
-        return new Window(pieces, hashes);
+        return new Window(pieces, hashes, bad);
     }
 
     private int blockSize() {

@@ -21,15 +21,29 @@ final class BlockDelta {
 
     private BlockDelta() {}
 
+    /** What else looks at each block while it is hashed (page checksums), in the same pass. */
+    interface BlockVisitor {
+        void block(int from, int len);
+    }
+
     /** The hashes of the blocks in buf[0, n), the last one possibly partial. */
     static byte[] hashes(byte[] buf, int n, int blockSize) {
+        return hashes(buf, n, blockSize, null);
+    }
+
+    /** The hashes of the blocks in buf[0, n); {@code visitor} (may be null) sees each block right after it is hashed. */
+    static byte[] hashes(byte[] buf, int n, int blockSize, BlockVisitor visitor) {
         int blocks = (n + blockSize - 1) / blockSize;
         byte[] out = new byte[blocks * HASH];
         MessageDigest md = Hashes.sha256();
         for (int b = 0; b < blocks; b++) {
             int from = b * blockSize;
-            md.update(buf, from, Math.min(blockSize, n - from));
+            int len = Math.min(blockSize, n - from);
+            md.update(buf, from, len);
             System.arraycopy(md.digest(), 0, out, b * HASH, HASH);
+            if (visitor != null) {
+                visitor.block(from, len);
+            }
         }
         return out;
     }

@@ -27,7 +27,10 @@ import picocli.CommandLine.Option;
         description = {"Take a base backup of a running cluster: full, or block-level incremental or differential.",
             "Finds the server from the data directory's postmaster.pid and checks, before copying anything, that it is that data "
                 + "directory's server and the cluster pinned in the repository. Copies files in parallel (--jobs), writes backup_label "
-                + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete."})
+                + "and a PostgreSQL backup_manifest into the backup, waits until the WAL it needs is archived, and only then marks it complete.",
+            "With data checksums on, verifies the checksum of every relation page as it copies it (pages written during the backup are "
+                + "left to WAL replay); a page that keeps failing is named on stderr and recorded for info, and the backup completes with "
+                + "exit code 17."})
 final class BackupCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -122,9 +125,22 @@ final class BackupCommand implements Callable<Integer> {
                     Sizes.bytes(m.size()), m.files().size(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),
                     Sizes.rate(m.size(), nanos));
             System.out.println(m.label());
-            if (expireAfter && policy.isSet()) {
+            BackupManifest.PageChecksums pc = m.pageChecksums();
+            boolean damaged = pc != null && pc.failed() > 0;
+            if (expireAfter && policy.isSet() && damaged) {
+                Log.warn("expire after backup skipped: older backups may hold sound copies of the pages that failed their checksums");
+            } else if (expireAfter && policy.isSet()) {
                 Log.info("expire after backup: %s", policy.describe());
                 ExpireCommand.run(storage, ctx, pinned, policy, false);
+            }
+            if (damaged) {
+                throw new PgproofException(ExitCode.PAGE_CHECKSUMS, "backup " + m.label() + " of cluster \"" + cluster + "\" is complete, but "
+                        + pc.failed() + " page(s) in " + pc.failedFiles() + " file(s) of the cluster failed their data checksums (named in the "
+                        + "warnings above; pgproof info --cluster " + cluster + " lists them)",
+                        "the damage is in the cluster's files, not in the repository; the relation of base/DB/N is "
+                            + "SELECT pg_filenode_relation(0, N) in database DB (SELECT datname FROM pg_database WHERE oid = DB)",
+                        "older backups may hold sound copies of those pages (restore one elsewhere with --set); an index can be rebuilt "
+                            + "with REINDEX");
             }
         }
         return 0;

@@ -71,9 +71,20 @@ final class InfoCommand implements Callable<Integer> {
         } else {
             System.out.println("  backups:");
             for (RepoInfo.Backup b : i.backups()) {
-                System.out.printf("    %s  %s  %s to %s  LSN %s to %s (timeline %d)  %s in %d files, %s stored%n", b.label(), b.type(),
-                        b.startTime(), b.stopTime(), b.startLsn(), b.stopLsn(), b.timeline(), Sizes.bytes(b.size()), b.files(),
-                        Sizes.bytes(b.storedSize()));
+                RepoInfo.PageChecksums pc = b.pageChecksums();
+                System.out.printf("    %s  %s  %s to %s  LSN %s to %s (timeline %d)  %s in %d files, %s stored, page checksums %s%n", b.label(),
+                        b.type(), b.startTime(), b.stopTime(), b.startLsn(), b.stopLsn(), b.timeline(), Sizes.bytes(b.size()), b.files(),
+                        Sizes.bytes(b.storedSize()), pc == null ? "not verified" : pc.failed() == 0 ? "ok" : "FAILED");
+                if (pc != null && pc.failed() > 0) {
+                    List<String> files = new ArrayList<>();
+                    for (RepoInfo.BadFile f : pc.files()) {
+                        List<Long> shown = f.blocks().subList(0, Math.min(10, f.blocks().size()));
+                        files.add(f.path() + " block" + (f.blocks().size() == 1 ? " " : "s ")
+                                + String.join(", ", shown.stream().map(String::valueOf).toList()) + (shown.size() < f.blocks().size()
+                                ? " and " + (f.blocks().size() - shown.size()) + " more" : ""));
+                    }
+                    System.out.printf("      PAGE CHECKSUM ERRORS: %d (%s)%n", pc.failed(), String.join("; ", files));
+                }
             }
         }
         for (RepoInfo.Incomplete b : i.incompleteBackups()) {

@@ -26,6 +26,7 @@ import java.util.zip.CRC32C;
  * @param walBlockSize        WAL page size (xlog_blcksz)
  * @param walSegmentSize      WAL segment size in bytes (xlog_seg_size)
  * @param dataChecksumVersion data page checksum version, 0 when checksums are off
+ * @param relSegSize          blocks per segment file of a large relation (relseg_size, 131072 for 1 GiB of 8 KiB blocks)
  */
 public record PgControl(
         long systemIdentifier,
@@ -37,7 +38,8 @@ public record PgControl(
         int blockSize,
         int walBlockSize,
         int walSegmentSize,
-        int dataChecksumVersion) {
+        int dataChecksumVersion,
+        int relSegSize) {
 
     /** The only pg_control_version this parser understands (PostgreSQL 13 to 16). */
     public static final int SUPPORTED_VERSION = 1300;
@@ -66,6 +68,8 @@ public record PgControl(
     public static final int OFFSET_FLOAT_FORMAT = 208;
     /** Offset of blcksz (uint32). */
     public static final int OFFSET_BLOCK_SIZE = 216;
+    /** Offset of relseg_size (uint32). */
+    public static final int OFFSET_REL_SEG_SIZE = 220;
     /** Offset of xlog_blcksz (uint32). */
     public static final int OFFSET_WAL_BLOCK_SIZE = 224;
     /** Offset of xlog_seg_size (uint32). */
@@ -137,7 +141,8 @@ public record PgControl(
                 buf.getInt(OFFSET_BLOCK_SIZE),
                 buf.getInt(OFFSET_WAL_BLOCK_SIZE),
                 buf.getInt(OFFSET_WAL_SEGMENT_SIZE),
-                buf.getInt(OFFSET_DATA_CHECKSUM_VERSION));
+                buf.getInt(OFFSET_DATA_CHECKSUM_VERSION),
+                buf.getInt(OFFSET_REL_SEG_SIZE));
     }
 
     /**

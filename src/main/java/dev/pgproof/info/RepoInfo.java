@@ -26,8 +26,19 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
 
     public record Identity(String systemIdentifier, int pgVersion, int walSegmentSize, int blockSize, boolean dataChecksums) {}
 
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Backup(String label, String type, String startTime, String stopTime, int timeline, String startLsn, String stopLsn,
-            String startWal, String stopWal, long size, long storedSize, int files) {}
+            String startWal, String stopWal, long size, long storedSize, int files, PageChecksums pageChecksums) {}
+
+    /**
+     * What the backup found verifying data page checksums (absent when it did not verify them): pages
+     * checked, skipped (new, written after the backup started, incomplete), failed, and per file the
+     * blocks that failed.
+     */
+    public record PageChecksums(long checked, long skipped, long failed, List<BadFile> files) {}
+
+    /** A file with pages whose checksum failed: its path in the data directory and the block numbers in that file. */
+    public record BadFile(String path, List<Long> blocks) {}
 
     public record Incomplete(String label, String problem) {}
 
@@ -60,7 +71,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
         complete.sort(BackupCatalog.BY_STOP_TIME);
         for (BackupManifest m : complete) {
             backups.add(new Backup(m.label(), m.type(), m.startTime(), m.stopTime(), m.timeline(), m.startLsn(), m.stopLsn(), m.startWal(),
-                    m.stopWal(), m.size(), m.storedSize(), m.files().size()));
+                    m.stopWal(), m.size(), m.storedSize(), m.files().size(), pageChecksums(m)));
         }
         TreeMap<String, List<WalArchive.StoredWal>> all = new WalArchive(storage, layout).listAll();
         int seg = id.walSegmentSize();
@@ -111,6 +122,20 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 p.checks().stream().filter(c -> !c.passed()).map(ProofRecord.Check::name).toList())).orElse(null);
         return new RepoInfo(cluster, new Identity(id.systemIdentifierString(), id.pgVersion(), id.walSegmentSize(), id.blockSize(),
                 id.dataChecksums()), backups, incomplete, wal, window, proof);
+    }
+
+    private static PageChecksums pageChecksums(BackupManifest m) {
+        BackupManifest.PageChecksums pc = m.pageChecksums();
+        if (pc == null) {
+            return null;
+        }
+        List<BadFile> bad = new ArrayList<>();
+        for (BackupManifest.FileEntry f : m.files()) {
+            if (f.pageChecksumErrors() != null && !f.pageChecksumErrors().isEmpty()) {
+                bad.add(new BadFile(f.path(), f.pageChecksumErrors().stream().map(BackupManifest.BadPage::block).toList()));
+            }
+        }
+        return new PageChecksums(pc.checked(), pc.skipped(), pc.failed(), bad);
     }
 
     /** The stored name of segment number s (on the highest timeline that has it). */

@@ -39,7 +39,19 @@ public record BackupManifest(
         List<Tablespace> tablespaces,
         List<Directory> directories,
         List<FileEntry> files,
-        String prior) {
+        String prior,
+        PageChecksums pageChecksums) {
+
+    /** A backup without page checksum verification (data checksums off, or written before pgproof verified them). */
+    public BackupManifest(int format, String label, String type, String cluster, String systemIdentifier, int pgVersion, int pgVersionNum,
+            int walSegmentSize, int timeline, String startLsn, String stopLsn, String startWal, String stopWal, String startTime,
+            String stopTime, String timezone, String compression, boolean dataChecksums, String pgdata, String owner, long size,
+            long storedSize, String backupLabel, String tablespaceMap, StoredRef pgManifest, List<Tablespace> tablespaces,
+            List<Directory> directories, List<FileEntry> files, String prior) {
+        this(format, label, type, cluster, systemIdentifier, pgVersion, pgVersionNum, walSegmentSize, timeline, startLsn, stopLsn, startWal,
+                stopWal, startTime, stopTime, timezone, compression, dataChecksums, pgdata, owner, size, storedSize, backupLabel,
+                tablespaceMap, pgManifest, tablespaces, directories, files, prior, null);
+    }
 
     /** A full backup (no prior). */
     public BackupManifest(int format, String label, String type, String cluster, String systemIdentifier, int pgVersion, int pgVersionNum,
@@ -49,8 +61,24 @@ public record BackupManifest(
             List<Directory> directories, List<FileEntry> files) {
         this(format, label, type, cluster, systemIdentifier, pgVersion, pgVersionNum, walSegmentSize, timeline, startLsn, stopLsn, startWal,
                 stopWal, startTime, stopTime, timezone, compression, dataChecksums, pgdata, owner, size, storedSize, backupLabel,
-                tablespaceMap, pgManifest, tablespaces, directories, files, null);
+                tablespaceMap, pgManifest, tablespaces, directories, files, null, null);
     }
+
+    /**
+     * What the backup found verifying the data checksums of relation pages as it copied them (absent:
+     * not verified, because data checksums are off or an older pgproof took the backup). {@code checked}
+     * pages had their checksum computed; {@code skipped} pages were new (all zeros), written after the
+     * backup started (WAL replay rewrites them) or an incomplete last block; {@code failed} of the checked
+     * pages kept failing when read again, in {@code failedFiles} files (each lists them in
+     * {@link FileEntry#pageChecksumErrors()}).
+     */
+    public record PageChecksums(long checked, long skipped, long failed, long failedFiles) {}
+
+    /**
+     * A page whose checksum failed: its block number in the file, its LSN, the checksum its header holds
+     * ({@code stored}) and the one its content gives ({@code computed}).
+     */
+    public record BadPage(long block, String lsn, int stored, int computed) {}
 
     /** A directory to recreate on restore (including the emptied ones such as pg_wal). */
     public record Directory(String path, String mode) {}
@@ -61,12 +89,18 @@ public record BackupManifest(
     /**
      * One file: size and SHA-256 of the whole, the pieces it is stored in, in file order, and the
      * hashes of its blocks (base64 of 16 bytes of SHA-256 per block of the cluster's block size), which
-     * a later incremental backup compares against.
+     * a later incremental backup compares against. {@code pageChecksumErrors} lists the pages whose data
+     * checksum failed (absent: none, or not verified).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes) {
+    public record FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
+            List<BadPage> pageChecksumErrors) {
+        public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes) {
+            this(path, size, mtime, mode, sha256, chunks, blockHashes, null);
+        }
+
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks) {
-            this(path, size, mtime, mode, sha256, chunks, null);
+            this(path, size, mtime, mode, sha256, chunks, null, null);
         }
     }
 

@@ -23,6 +23,7 @@ public enum ExitCode {
     UNPROTECTED(14, "clusters: at least one cluster is not protected (each problem is listed with a hint)"),
     CHECK_FAILED(15, "check: archiving does not work (archive settings wrong, or the switched WAL segment did not reach the repository)"),
     LOCKED(16, "another pgproof command holds the cluster's lock (the message names it)"),
+    PAGE_CHECKSUMS(17, "backup: complete, but pages of the cluster failed their data checksums (named on stderr and by info)"),
     INTERNAL(70, "internal error (a bug): a stack trace is printed"),
     GET_FAILED(200, "archive-get: repository unreadable; recovery must stop (never \"not found\")"),
     GET_CORRUPT(201, "archive-get: stored file corrupt or foreign; recovery must stop");

@@ -156,6 +156,11 @@ public final class Verifier {
                 }
                 BackupManifest m = e.manifest();
                 complete.add(m);
+                if (m.pageChecksums() != null && m.pageChecksums().failed() > 0) {
+                    Log.warn("verify of cluster \"%s\": backup %s found %d page(s) of the cluster failing their data checksums when it was "
+                            + "taken; it holds them as they were on disk (damage of the cluster, not of the repository; pgproof info lists "
+                            + "them)", cluster, m.label(), m.pageChecksums().failed());
+                }
                 if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
                     problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, layout.manifest(m.label()), "backup " + m.label()
                             + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "

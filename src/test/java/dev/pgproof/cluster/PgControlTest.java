@@ -177,12 +177,12 @@ public class PgControlTest {
             assertThat(withState(state).stateName()).isEqualTo(names[state]);
         }
         assertThat(withState(7).stateName()).isEqualTo("unrecognized status code 7");
-        PgControl big = new PgControl(-1L, 1300, 0, 1, 0, 1, 8192, 8192, 1 << 24, 0);
+        PgControl big = new PgControl(-1L, 1300, 0, 1, 0, 1, 8192, 8192, 1 << 24, 0, 131072);
         assertThat(big.systemIdentifierString()).isEqualTo("18446744073709551615");
     }
 
     private static PgControl withState(int state) {
-        return new PgControl(1, 1300, 0, state, 0, 1, 8192, 8192, 1 << 24, 0);
+        return new PgControl(1, 1300, 0, state, 0, 1, 8192, 8192, 1 << 24, 0, 131072);
     }
 
     private static byte[] pgControlBytes(Path dataDir) throws IOException {
@@ -202,6 +202,7 @@ public class PgControlTest {
         assertThat(control.walBlockSize()).isEqualTo(Integer.parseInt(cd.get("WAL block size")));
         assertThat(control.walSegmentSize()).isEqualTo(Integer.parseInt(cd.get("Bytes per WAL segment")));
         assertThat(control.dataChecksumVersion()).isEqualTo(Integer.parseInt(cd.get("Data page checksum version")));
+        assertThat(control.relSegSize()).isEqualTo(Integer.parseInt(cd.get("Blocks per segment of large relation")));
     }
 
     /**
