@@ -274,6 +274,9 @@ public final class Restore {
             try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), m.files().size(), total)) {
                 FileWork work = delta ? (f, dest, buf) -> deltaFile(f, dest, buf, stats, progress) : (f, dest, buf) -> restoreFile(f, dest, progress);
                 restoreFiles(first, target, tsLocations, o.jobs(), work);
+                if (delta) {
+                    dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);
+                }
                 writeBackupManifest(m, target);
                 writeRecoverySettings(target, o);
                 restoreFiles(last, target, tsLocations, 1, work);
