@@ -27,9 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * restore --delta over a restored copy that ran, was changed (rows updated, a table created, one
  * dropped), had bytes of a relation file overwritten at the same size and modification time, and
- * got stray files: the delta restore rewrites only what differs, removes the strays, and the copy
- * recovers to the same data as the source at the target; then an incremental backup restored over
- * it the same way. And what --delta refuses: a running server, another cluster's directory, WAL
+ * got stray files (in its tablespace too): the delta restore rewrites only what differs, removes
+ * the strays, and the copy recovers to the same data as the source at the target. Then an
+ * incremental backup restored over it, cut short once and finished by a second --delta. And what
+ * --delta refuses: a running server, another cluster's directory, files of unknown origin, WAL
  * never archived.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -47,6 +48,7 @@ class DeltaRestoreIT {
     private Path restores;
     private PgCluster source;
     private String full;
+    private String tsOid;
 
     @BeforeAll
     void setUp() throws IOException {
@@ -60,6 +62,14 @@ class DeltaRestoreIT {
         source.psql("INSERT INTO cold SELECT g, md5(g::text) FROM generate_series(1, 20000) g");
         source.psql("VACUUM (FREEZE) cold");
         source.psql("CREATE TABLE dropme AS SELECT g FROM generate_series(1, 5000) g");
+        // A tablespace, mapped into restores/x-ts by every restore here: the delta restores over it in place.
+        Path tsDir = Files.createDirectories(root.resolve("tablespaces").resolve("orig"));
+        PgCluster.chownToOwner(root.resolve("tablespaces"), true);
+        Files.setPosixFilePermissions(tsDir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        source.psql("CREATE TABLESPACE tsp LOCATION " + PgCluster.quote(tsDir.toString()));
+        source.psql("CREATE TABLE spaced (id int PRIMARY KEY, note text) TABLESPACE tsp");
+        source.psql("INSERT INTO spaced SELECT g, 'row ' || g FROM generate_series(1, 5000) g");
+        tsOid = source.psql("SELECT oid FROM pg_tablespace WHERE spcname = 'tsp'");
         source.psql("CHECKPOINT");
         full = backup("full");
     }
@@ -98,6 +108,7 @@ class DeltaRestoreIT {
             copy.psql("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 50 = 0");
             copy.psql("CREATE TABLE newt AS SELECT g FROM generate_series(1, 30000) g");
             copy.psql("DROP TABLE dropme");
+            copy.psql("UPDATE spaced SET note = 'changed' WHERE id % 10 = 0");
             copy.psql("CHECKPOINT");
         } finally {
             copy.stop();
@@ -121,6 +132,11 @@ class DeltaRestoreIT {
         Files.writeString(stray, "not PostgreSQL's");
         Path strayDir = Files.createDirectories(x.resolve("leftover/deeper"));
         Files.writeString(strayDir.resolve("notes"), "old");
+        Path tsStray;
+        try (var v = Files.list(restores.resolve("x-ts"))) {
+            tsStray = v.filter(d -> d.getFileName().toString().startsWith("PG_15_")).findFirst().orElseThrow().resolve("stray.txt");
+        }
+        Files.writeString(tsStray, "not PostgreSQL's either");
         PgCluster.chownToOwner(x.resolve("leftover"), true);
         Files.writeString(x.resolve("postmaster.pid"), deadPid() + "\n" + x + "\n1700000000\n5999\n/tmp\n127.0.0.1\n  5999001         0\nstopped\n");
 
@@ -153,6 +169,8 @@ class DeltaRestoreIT {
         assertThat(removedDirs).as("leftover and leftover/deeper").isGreaterThanOrEqualTo(2);
         assertThat(sha256(tampered)).as("the tampered file is the backup's again").isEqualTo(expected);
         assertThat(stray).doesNotExist();
+        assertThat(tsStray).doesNotExist();
+        assertThat(x.resolve("pg_tblspc/" + tsOid).toRealPath()).isEqualTo(restores.resolve("x-ts").toRealPath());
         assertThat(x.resolve("leftover")).doesNotExist();
         assertThat(x.resolve("postmaster.pid")).doesNotExist();
         assertThat(x.resolve("pgproof_delta_restore.in_progress")).doesNotExist();
@@ -256,7 +274,7 @@ class DeltaRestoreIT {
 
     private List<String> restoreArgs(Path dest, String... extra) {
         List<String> args = new java.util.ArrayList<>(List.of("restore", "--delta", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
-                dest.toString(), "--target-action", "promote", "--archive-mode", "off"));
+                dest.toString(), "--target-action", "promote", "--archive-mode", "off", "--tablespace-map", tsOid + "=" + dest + "-ts"));
         args.addAll(List.of(extra));
         return args;
     }
