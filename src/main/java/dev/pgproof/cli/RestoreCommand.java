@@ -27,10 +27,15 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "restore", mixinStandardHelpOptions = true,
-        description = {"Restore a backup into a new or empty directory, ready to recover to a target.",
+        description = {"Restore a backup into a new or empty directory (or, with --delta, over a stopped copy of the same cluster), "
+                + "ready to recover to a target.",
             "Checks every file against the manifest, writes backup_manifest (for pg_verifybackup), backup_label, recovery.signal, "
                 + "restore_command and the recovery target. Start PostgreSQL on the directory afterwards to recover. Without --set, "
-                + "a time target picks the newest backup that finished before it; otherwise the newest backup is used."})
+                + "a time target picks the newest backup that finished before it; otherwise the newest backup is used.",
+            "--delta reads every existing file and compares it with the backup by SHA-256 (never by size or time), fetches and writes "
+                + "only the parts that differ, and removes what the backup does not have (pg_wal's contents included): the result is "
+                + "what a restore into an empty directory gives. Refused for a running server's directory, for another cluster's "
+                + "(pg_control's system identifier differs: exit 5), and while pg_wal holds WAL never archived."})
 final class RestoreCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -56,6 +61,10 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--archive-mode", paramLabel = "MODE", defaultValue = "preserve", description = "preserve (default) or off: off keeps the restored copy from archiving into the repository")
     String archiveMode;
 
+    @Option(names = "--delta", description = "restore over the existing, stopped data directory of the same cluster: rewrite only what differs "
+            + "from the backup (compared by SHA-256), remove what it does not have; an empty or missing directory gets a normal restore")
+    boolean delta;
+
     @Option(names = "--tablespace-map", paramLabel = "OID=DIR", description = "restore tablespace OID into DIR instead of its original location")
     Map<Integer, String> tablespaceMap = new HashMap<>();
 
@@ -67,7 +76,11 @@ final class RestoreCommand implements Callable<Integer> {
         Settings s = common.settings();
         String cluster = s.cluster();
         Path dest = s.path(Setting.PGDATA);
-        Restore.checkTarget(dest);
+        if (delta) {
+            Restore.checkDeltaTarget(dest);
+        } else {
+            Restore.checkTarget(dest);
+        }
         Owner.becomeOwnerOf(Files.exists(dest) ? dest : dest.getParent(), Files.exists(dest) ? "restore target" : "parent directory of the restore target");
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
@@ -91,6 +104,12 @@ final class RestoreCommand implements Callable<Integer> {
         BackupManifest m = restore.choose(set, rt, complete);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
                 m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
+        boolean over = delta && restore.deltaApplies(dest, m);
+        if (delta && !over) {
+            Log.info("--delta: \"%s\" is %s: a normal restore", dest, Files.exists(dest) ? "empty" : "missing");
+        } else if (over) {
+            Log.info("--delta: \"%s\" is a stopped data directory of system identifier %s: restoring over it", dest, m.systemIdentifier());
+        }
         boolean former = !m.systemIdentifier().equals(pinned.systemIdentifierString());
         restore.checkWal(m, rt, former ? dev.pgproof.repo.ClusterInfo.formerEnd(storage, ctx.layout(), m.systemIdentifier()) : null);
         Map<Integer, Path> ts = new HashMap<>();
@@ -106,7 +125,7 @@ final class RestoreCommand implements Callable<Integer> {
         }
         try (RepoLock hold = holdQuietly(storage, ctx, m.label())) {
             TestHooks.pause("restore-held", m.label());
-            restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts));
+            restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts, over));
         }
         Log.info("restored into \"%s\"; start PostgreSQL on it to recover (restore_command = '%s')", dest, restoreCommand);
         return 0;

@@ -48,7 +48,12 @@ import java.util.concurrent.Future;
 public final class Restore {
     /** What the caller chose. */
     public record Options(String set, Path target, RecoveryTarget recovery, String restoreCommand, boolean archiveOff, int jobs,
-            Map<Integer, Path> tablespaceMap) {}
+            Map<Integer, Path> tablespaceMap, boolean delta) {
+        public Options(String set, Path target, RecoveryTarget recovery, String restoreCommand, boolean archiveOff, int jobs,
+                Map<Integer, Path> tablespaceMap) {
+            this(set, target, recovery, restoreCommand, archiveOff, jobs, tablespaceMap, false);
+        }
+    }
 
     private final Storage storage;
     private final RepoLayout layout;
@@ -85,6 +90,23 @@ public final class Restore {
             throw new PgproofException(ExitCode.RESTORE_FAILED, "cannot read restore target \"" + target + "\": " + e.getMessage(),
                     "check its permissions");
         }
+    }
+
+    /**
+     * For --delta: refuses a running server's directory and anything that is not a directory. A
+     * stopped data directory passes; {@link #deltaApplies} then checks whose it is.
+     */
+    public static void checkDeltaTarget(Path target) {
+        Delta.checkTarget(target);
+    }
+
+    /**
+     * For --delta: true when the target holds a stopped copy of the backup's cluster to restore over,
+     * false when it is missing or empty (a normal restore). Refuses another cluster's data directory
+     * (exit 5), one whose cluster cannot be told, and one holding WAL never archived.
+     */
+    public boolean deltaApplies(Path target, BackupManifest m) {
+        return Delta.applies(target, m, layout.cluster());
     }
 
     /**
@@ -193,6 +215,8 @@ public final class Restore {
     public void run(BackupManifest m, Options o) {
         Path target = o.target();
         long begin = System.nanoTime();
+        boolean delta = o.delta();
+        Delta.Stats stats = new Delta.Stats();
         try {
             if (!Files.exists(target)) {
                 Files.createDirectories(target);
@@ -200,11 +224,20 @@ public final class Restore {
             Files.setPosixFilePermissions(target, EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
                     PosixFilePermission.OWNER_EXECUTE));
             Map<Integer, Path> tsLocations = new java.util.HashMap<>();
+            Set<Integer> inPlace = new java.util.HashSet<>();
             for (BackupManifest.Tablespace t : m.tablespaces()) {
                 Path loc = o.tablespaceMap().getOrDefault(t.oid(), Path.of(t.location()));
-                checkTarget(loc);
+                if (delta && Delta.linkedTo(target, t.oid(), loc)) {
+                    inPlace.add(t.oid()); // this directory's own tablespace: restored over like the rest
+                } else {
+                    checkTarget(loc);
+                }
                 Files.createDirectories(loc);
                 tsLocations.put(t.oid(), loc);
+            }
+            if (delta) {
+                Delta.begin(target, m);
+                Delta.removeStrays(m, target, tsLocations, stats);
             }
             for (BackupManifest.Directory d : m.directories()) {
                 Path p = resolve(target, tsLocations, d.path());
@@ -215,7 +248,14 @@ public final class Restore {
             }
             Files.createDirectories(target.resolve("pg_tblspc"));
             for (Map.Entry<Integer, Path> t : tsLocations.entrySet()) {
-                Files.createSymbolicLink(target.resolve("pg_tblspc/" + t.getKey()), t.getValue());
+                Path link = target.resolve("pg_tblspc/" + t.getKey());
+                if (inPlace.contains(t.getKey())) {
+                    continue;
+                }
+                if (delta) {
+                    Files.deleteIfExists(link);
+                }
+                Files.createSymbolicLink(link, t.getValue());
             }
             long total = m.files().stream().mapToLong(BackupManifest.FileEntry::size).sum();
             List<BackupManifest.FileEntry> last = new ArrayList<>();
@@ -223,20 +263,83 @@ public final class Restore {
             for (BackupManifest.FileEntry f : m.files()) {
                 (f.path().equals("global/pg_control") || f.path().equals("backup_label") ? last : first).add(f);
             }
-            Log.info("restore of backup %s: %d files, %s, with %d jobs into \"%s\"", m.label(), m.files().size(), Sizes.bytes(total), o.jobs(),
-                    target);
-            try (Progress progress = new Progress("restore " + m.label(), m.files().size(), total)) {
-                restoreFiles(first, target, tsLocations, o.jobs(), progress);
+            if (delta) {
+                Log.info("delta restore of backup %s over \"%s\": checking %d files (%s) against the manifest's SHA-256 with %d jobs; "
+                        + "removed %d files and %d directories the backup does not have (%s)", m.label(), target, m.files().size(),
+                        Sizes.bytes(total), o.jobs(), stats.removedFiles, stats.removedDirs, Sizes.bytes(stats.removedBytes));
+            } else {
+                Log.info("restore of backup %s: %d files, %s, with %d jobs into \"%s\"", m.label(), m.files().size(), Sizes.bytes(total), o.jobs(),
+                        target);
+            }
+            try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), m.files().size(), total)) {
+                FileWork work = delta ? (f, dest, buf) -> deltaFile(f, dest, buf, stats, progress) : (f, dest, buf) -> restoreFile(f, dest, progress);
+                restoreFiles(first, target, tsLocations, o.jobs(), work);
+                if (delta) {
+                    dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);
+                }
                 writeBackupManifest(m, target);
                 writeRecoverySettings(target, o);
-                restoreFiles(last, target, tsLocations, 1, progress);
+                restoreFiles(last, target, tsLocations, 1, work);
             }
-            Log.info("restore of backup %s: %s restored and verified in %s (%s)", m.label(), Sizes.bytes(total),
-                    Sizes.seconds(System.nanoTime() - begin), Sizes.rate(total, System.nanoTime() - begin));
+            long el = System.nanoTime() - begin;
+            if (delta) {
+                Delta.finish(target);
+                long same = stats.checked.get() - stats.rewritten.get() - stats.created.get();
+                Log.info("delta restore of backup %s: %d files checked (%s), %d unchanged, %d rewritten, %d created, %s written, %s fetched "
+                        + "from the repository, %d files and %d directories removed, in %s (%s checked)", m.label(), stats.checked.get(),
+                        Sizes.bytes(stats.checkedBytes.get()), same, stats.rewritten.get(), stats.created.get(), Sizes.bytes(stats.writtenBytes.get()),
+                        Sizes.bytes(stats.fetchedBytes.get()), stats.removedFiles, stats.removedDirs, Sizes.seconds(el),
+                        Sizes.rate(stats.checkedBytes.get(), el));
+            } else {
+                Log.info("restore of backup %s: %s restored and verified in %s (%s)", m.label(), Sizes.bytes(total), Sizes.seconds(el),
+                        Sizes.rate(total, el));
+            }
         } catch (IOException e) {
+            if (delta) {
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "delta restore over \"" + target + "\" failed: " + e.getMessage(),
+                        "the directory is incomplete and cannot start (global/pg_control is written last); fix the cause and run restore --delta "
+                                + "again");
+            }
             throw new PgproofException(ExitCode.RESTORE_FAILED, "restore into \"" + target + "\" failed: " + e.getMessage(),
                     "the directory is incomplete and cannot start (global/pg_control is written last); remove it and restore again");
         }
+    }
+
+    /** What each restore job does with one file; buf is the job's own scratch buffer. */
+    private interface FileWork {
+        void apply(BackupManifest.FileEntry f, Path dest, byte[][] buf) throws IOException;
+    }
+
+    /** A delta restore of one file: pieces fetched only where the file differs, each checked, objects cached per file. */
+    private void deltaFile(BackupManifest.FileEntry f, Path dest, byte[][] buf, Delta.Stats stats, Progress progress) throws IOException {
+        Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+                return size() > 2;
+            }
+        };
+        Delta.Fetcher fetcher = (file, c) -> {
+            byte[] obj = objects.get(c.key());
+            if (obj == null) {
+                obj = readObject(file, c);
+                stats.fetchedBytes.addAndGet(obj.length);
+                objects.put(c.key(), obj);
+            }
+            long from = c.sourceOffset() == null ? 0 : c.sourceOffset();
+            if (from < 0 || from + c.size() > obj.length || (c.sourceOffset() == null && obj.length != c.size())) {
+                throw corrupt(file, "stored object \"" + c.key() + "\" is not of the size the manifest says (" + obj.length + " bytes)");
+            }
+            MessageDigest part = Hashes.sha256();
+            part.update(obj, (int) from, (int) c.size());
+            if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+                throw corrupt(file, "bytes " + from + " to " + (from + c.size()) + " of stored object \"" + c.key() + "\" do not match their checksum");
+            }
+            return obj;
+        };
+        Delta.file(f, dest, fetcher, buf, stats, progress, what -> corrupt(f, what));
+        setMode(dest, f.mode());
+        Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
+        progress.fileDone();
     }
 
     private static Path resolve(Path target, Map<Integer, Path> ts, String path) {
@@ -251,8 +354,9 @@ public final class Restore {
         return target.resolve(path);
     }
 
-    private void restoreFiles(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, int jobs, Progress progress)
+    private void restoreFiles(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, int jobs, FileWork work)
             throws IOException {
+        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(() -> new byte[][] {new byte[0]});
         List<BackupManifest.FileEntry> order = new ArrayList<>(files);
         order.sort(Comparator.comparingLong(BackupManifest.FileEntry::size).reversed());
         ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
@@ -264,7 +368,7 @@ public final class Restore {
             List<Future<Void>> fs = new ArrayList<>();
             for (BackupManifest.FileEntry f : order) {
                 fs.add(pool.submit(() -> {
-                    restoreFile(f, resolve(target, ts, f.path()), progress);
+                    work.apply(f, resolve(target, ts, f.path()), buffers.get());
                     return null;
                 }));
             }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# restore --delta against a full restore: one pgbench cluster backed up, restored, then a little
+# damaged in the restored copy (bytes overwritten in the middle of N relation files at the same size
+# and modification time, one file deleted, one stray file added) and restored over with --delta.
+# Also the delta over an unchanged copy (the cost of reading and hashing everything), and
+# pgBackRest's restore --delta of the same damage when pgbackrest is installed.
+# Usage: bench/delta.sh [PGBENCH_SCALE] [JOBS] [FILES_DAMAGED]   (run as root or as an unprivileged user)
+set -euo pipefail
+scale="${1:-50}"
+jobs="${2:-2}"
+damaged="${3:-5}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin=/usr/lib/postgresql/15/bin
+user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
+as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+work=$(mktemp -d /var/tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
+[ -n "${KEEP:-}" ] || trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+"$root/pgproof" --version >/dev/null
+as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
+port=$((20000 + RANDOM % 10000))
+cat >> "$work/data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$work'
+listen_addresses = ''
+archive_mode = on
+archive_command = '$root/pgproof archive-push --cluster bench --repo $work/repo %p'
+max_wal_size = '2GB'
+CONF
+as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
+as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
+as $bin/pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
+as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CHECKPOINT" >/dev/null
+bytes=$(du -sb --exclude=pg_wal "$work/data" | cut -f1)
+mb=$(( bytes / 1000000 ))
+echo "pgbench scale $scale: data directory $mb MB, $(nproc) cores, jobs $jobs, $damaged files damaged"
+
+run() { # run NAME CMD...: prints one line
+  local name="$1"; shift
+  local t0 t1
+  t0=$(date +%s%N)
+  if ! as "$@" >"$work/out" 2>"$work/err"; then echo "$name FAILED: $(tail -c 600 "$work/err")"; exit 1; fi
+  t1=$(date +%s%N)
+  printf "%-44s %6.2f s\n" "$name" "$(echo "($t1 - $t0)/1000000000" | bc -l)"
+  [ -n "${VERBOSE:-}" ] && grep -E "delta restore of backup .*checked|restored and verified" "$work/err" | sed 's/^/    /' || true
+}
+
+damage() { # damage DIR: the same damage in any restored copy
+  local d="$1" f
+  for f in $(cd "$d" && find base -type f -regex '.*/[0-9]+' -size +1M | sort | head -n "$damaged"); do
+    local ref; ref=$(mktemp "$work/ref.XXXX"); touch -r "$d/$f" "$ref"
+    printf 'damaged!' | as dd of="$d/$f" bs=1 seek=$(( $(stat -c %s "$d/$f") / 2 )) conv=notrunc status=none
+    touch -r "$ref" "$d/$f"; rm -f "$ref"
+  done
+  rm -f "$(find "$d/base" -type f -name '*_fsm' | sort | head -1)"
+  as sh -c "echo stray > '$d/base/stray.txt'"
+}
+
+as "$root/pgproof" backup --cluster bench --repo "$work/repo" --pgdata "$work/data" --start-fast --jobs "$jobs" >/dev/null 2>&1
+run "pgproof restore (into an empty directory)" "$root/pgproof" restore --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
+run "pgproof restore --delta (nothing changed)" "$root/pgproof" restore --delta --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
+damage "$work/r"
+run "pgproof restore --delta (damaged)" "$root/pgproof" restore --delta --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
+grep -E "delta restore of backup .*checked" "$work/err" | sed 's/^/    /'
+
+if command -v pgbackrest >/dev/null; then
+  mkdir -p "$work/pgbr"; [ "$(id -u)" = 0 ] && chown "$user" "$work/pgbr"
+  cat > "$work/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$work/pgbr
+compress-type=zst
+compress-level=3
+process-max=$jobs
+start-fast=y
+archive-check=n
+log-level-console=warn
+log-level-file=off
+lock-path=$work/pgbr
+spool-path=$work/pgbr
+[bench]
+pg1-path=$work/data
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1
+  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null 2>&1
+  run "pgbackrest restore (into an empty directory)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" restore
+  run "pgbackrest restore --delta (nothing changed)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" --delta restore
+  damage "$work/p"
+  run "pgbackrest restore --delta (damaged)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" --delta restore
+else
+  echo "pgbackrest not installed: apt-get install pgbackrest to compare"
+fi
