@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
 @Command(name = "restore", mixinStandardHelpOptions = true,
         description = {"Restore a backup into a new or empty directory, ready to recover to a target.",
             "Checks every file against the manifest, writes backup_manifest (for pg_verifybackup), backup_label, recovery.signal, "
-                + "restore_command and the recovery target. Start PostgreSQL on the directory afterwards to recover. Without --set, "
+                + "restore_command and the recovery target, and global/pg_control last (a restore cut short leaves a directory PostgreSQL "
+                + "refuses to start, and that a new restore refuses to reuse). Start PostgreSQL on the directory afterwards to recover. Without --set, "
                 + "a time target picks the newest backup that finished before it; otherwise the newest backup is used."})
 final class RestoreCommand implements Callable<Integer> {
     @Mixin
@@ -50,7 +51,8 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--target-action", paramLabel = "ACTION", description = "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)")
     String action;
 
-    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a number")
+    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a number; without it, restore refuses "
+            + "when the archive has diverging timelines (a parent that kept writing past a newer timeline's switch point)")
     String timeline;
 
     @Option(names = "--archive-mode", paramLabel = "MODE", defaultValue = "preserve", description = "preserve (default) or off: off keeps the restored copy from archiving into the repository")
@@ -76,7 +78,16 @@ final class RestoreCommand implements Callable<Integer> {
         ZoneId zone = ZoneId.of("UTC");
         List<BackupManifest> complete;
         try {
-            complete = new BackupCatalog(storage, ctx.layout()).complete();
+            List<BackupCatalog.Entry> entries = new BackupCatalog(storage, ctx.layout()).list();
+            complete = new java.util.ArrayList<>();
+            for (BackupCatalog.Entry e : entries) {
+                if (e.complete()) {
+                    complete.add(e.manifest());
+                } else if (e.damaged()) {
+                    Log.warn("backup %s of cluster \"%s\" is %s: it is never used for a restore", e.label(), cluster, e.problem());
+                }
+            }
+            complete.sort(BackupCatalog.BY_STOP_TIME);
             if (!complete.isEmpty()) {
                 zone = Restore.zoneOf(complete.get(complete.size() - 1));
             }
