@@ -51,9 +51,6 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--target-action", paramLabel = "ACTION", description = "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)")
     String action;
 
-    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a number; without it, restore refuses "
-            + "when the archive has diverging timelines (a parent that kept writing past a newer timeline's switch point)")
-    String timeline;
 
     @Option(names = "--archive-mode", paramLabel = "MODE", defaultValue = "preserve", description = "preserve (default) or off: off keeps the restored copy from archiving into the repository")
     String archiveMode;
@@ -95,7 +92,7 @@ final class RestoreCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
                     "check that the repository is mounted and readable");
         }
-        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, timeline, zone);
+        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, targets.targetTimeline, zone);
         if (rt.zoneAssumed()) {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }

@@ -102,7 +102,7 @@ final class VerifyCommand implements Callable<Integer> {
                     System.out.printf("IN PROGRESS %s backup %s: a running backup holds the cluster's lock; it is judged once complete%n",
                             r.cluster(), label);
                 }
-                for (Storage.Leftover l : r.leftovers()) {
+                for (Verifier.Leftover l : r.leftovers()) {
                     System.out.printf("LEFTOVER %s %s: temporary file of an interrupted write, %s, last written %s; never read, pgproof expire "
                             + "removes it%n", r.cluster(), l.key(), Sizes.bytes(l.size()), l.modified());
                 }

@@ -67,7 +67,10 @@ public final class Verifier {
 
     /** What verify found in one cluster. */
     public record Result(String cluster, int backups, int incompleteBackups, long files, long chunks, long walFiles, long bytes,
-            double seconds, List<Problem> problems, List<String> inProgress, List<Storage.Leftover> leftovers) {}
+            double seconds, List<Problem> problems, List<String> inProgress, List<Leftover> leftovers) {}
+
+    /** A temporary file of an interrupted write, older than {@link RepoLayout#LEFTOVER_AGE}: not a problem, expire removes it. */
+    public record Leftover(String key, long size, String modified) {}
 
     /** One unit of work: its problems, and the bytes it read (uncompressed) for the rate. */
     private record TaskResult(List<Problem> problems, long bytes) {}
@@ -86,7 +89,7 @@ public final class Verifier {
         long chunks = 0;
         int incomplete = 0;
         List<String> inProgress = new ArrayList<>();
-        List<Storage.Leftover> leftovers = new ArrayList<>();
+        List<Leftover> leftovers = new ArrayList<>();
         Map<String, Long> backupObjects;
         TreeMap<String, List<WalArchive.StoredWal>> wal;
         try {
@@ -206,13 +209,13 @@ public final class Verifier {
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
             for (Storage.Leftover l : storage.leftovers(cluster + "/")) {
                 if (l.modified().isBefore(old)) {
-                    leftovers.add(l);
+                    leftovers.add(new Leftover(l.key(), l.size(), l.modified().toString()));
                 }
             }
             if (!leftovers.isEmpty()) {
                 Log.info("verify of cluster \"%s\": %d temporary file(s), %s, left by interrupted writes (not errors: never read; pgproof "
                         + "expire removes those older than %d minutes)", cluster, leftovers.size(),
-                        Sizes.bytes(leftovers.stream().mapToLong(Storage.Leftover::size).sum()), RepoLayout.LEFTOVER_AGE.toMinutes());
+                        Sizes.bytes(leftovers.stream().mapToLong(Leftover::size).sum()), RepoLayout.LEFTOVER_AGE.toMinutes());
             }
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not list cluster \"" + cluster + "\" in repository \"" + storage.describe()

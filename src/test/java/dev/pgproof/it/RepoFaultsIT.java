@@ -324,6 +324,10 @@ class RepoFaultsIT {
         PgCluster.ProcessResult r = Pgproof.run("verify", "--cluster", side, "--repo", repo.toString()).assertOk("verify with a leftover");
         assertThat(r.stdout()).contains("LEFTOVER " + side + " " + key + ": temporary file of an interrupted write")
                 .doesNotContain("-fresh.zst.tmp").doesNotContain("PROBLEM");
+        r = Pgproof.run("verify", "--cluster", side, "--repo", repo.toString(), "--output", "json").assertOk("verify --output json");
+        JsonNode leftovers = JSON.readTree(r.stdout()).get("clusters").get(0).get("leftovers");
+        assertThat(leftovers).hasSize(1);
+        assertThat(leftovers.get(0).get("key").asText()).isEqualTo(key);
         r = Pgproof.run("expire", "--cluster", side, "--repo", repo.toString()).assertOk("expire with a leftover");
         assertThat(r.stderr()).contains("removing 1 temporary file");
         assertThat(leftover).doesNotExist();
