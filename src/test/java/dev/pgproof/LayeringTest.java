@@ -30,7 +30,7 @@ class LayeringTest {
             Map.entry("lock", Set.of("util", "storage", "repo")),
             Map.entry("expire", Set.of("util", "io", "storage", "repo", "wal", "lock")),
             Map.entry("info", Set.of("util", "io", "storage", "repo", "wal")),
-            Map.entry("verify", Set.of("util", "io", "storage", "repo", "wal")),
+            Map.entry("verify", Set.of("util", "io", "storage", "repo", "wal", "lock")),
             Map.entry("prove", Set.of("util", "io", "storage", "repo", "wal", "cluster", "restore", "config", "lock")),
 
             Map.entry("monitor", Set.of("util", "config", "storage", "repo", "wal", "cluster")));

@@ -66,6 +66,9 @@ public final class Backup {
     private LiveCluster primary;
     private boolean standby;
 
+    /** The label being written, for messages. */
+    private volatile String currentLabel;
+
     /** Objects an interrupted run of this backup left, by key, with their stored sizes (empty for a new backup). */
     private Map<String, Long> leftovers = Map.of();
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
@@ -112,6 +115,7 @@ public final class Backup {
         if (label == null) {
             label = newLabel();
         }
+        currentLabel = label;
         Instant startTime = Instant.now();
         String timezone;
         Map<Integer, Path> tablespaces = new TreeMap<>();
@@ -177,6 +181,10 @@ public final class Backup {
         try {
             String found = null;
             for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
+                if (e.damaged()) {
+                    Log.warn("backup %s of cluster \"%s\" is %s; it is never resumed nor used", e.label(), cluster.name(), e.problem());
+                    continue;
+                }
                 if (!e.complete() && !e.expired() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
                     found = e.label();
                 }
@@ -505,6 +513,13 @@ public final class Backup {
         } finally {
             readers.shutdownNow();
             compressors.shutdownNow();
+            // After a failure, no copy thread may still commit a chunk once the failed backup's pieces are removed.
+            try {
+                readers.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+                compressors.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         return out;
     }
@@ -798,6 +813,14 @@ public final class Backup {
     }
 
     private PgproofException repoError(IOException e) {
+        if (e instanceof dev.pgproof.storage.RepositoryFullException full) {
+            return new PgproofException(ExitCode.BACKUP_FAILED, "repository \"" + storage.describe() + "\" is full: backup "
+                    + (currentLabel == null ? "" : currentLabel + " ") + "of cluster \"" + cluster.name() + "\" could not store \"" + full.key()
+                    + "\" (" + full.reason() + ")",
+                    "the backup was not marked complete and what it stored was removed; earlier backups are untouched",
+                    "free space (pgproof expire --cluster " + cluster.name() + " removes what the retention policy no longer keeps, or enlarge the "
+                            + "file system), then run the backup again");
+        }
         return new PgproofException(ExitCode.BACKUP_FAILED, "could not write to repository \"" + storage.describe() + "\": " + e.getMessage(),
                 "check free space and permissions of the repository; the backup was not marked complete");
     }

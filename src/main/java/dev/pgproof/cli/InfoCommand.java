@@ -88,7 +88,11 @@ final class InfoCommand implements Callable<Integer> {
             }
         }
         for (RepoInfo.Incomplete b : i.incompleteBackups()) {
-            System.out.printf("    %s  INCOMPLETE, never used for a restore: %s%n", b.label(), b.problem());
+            if (b.problem() != null && b.problem().startsWith("damaged: ")) {
+                System.out.printf("    %s  DAMAGED, never used for a restore: %s%n", b.label(), b.problem().substring("damaged: ".length()));
+            } else {
+                System.out.printf("    %s  INCOMPLETE, never used for a restore: %s%n", b.label(), b.problem());
+            }
         }
         RepoInfo.Wal w = i.wal();
         if (w.segments() == 0) {

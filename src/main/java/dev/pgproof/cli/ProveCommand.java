@@ -111,7 +111,8 @@ final class ProveCommand implements Callable<Integer> {
                     "check that the repository is mounted and readable");
         }
         boolean targeted = targets.count() > 0;
-        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, null, false, targeted ? "promote" : null, null, zone);
+        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, null, false, targeted ? "promote" : null,
+                targets.targetTimeline, zone);
         if (rt.zoneAssumed()) {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }

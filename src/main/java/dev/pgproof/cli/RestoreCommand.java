@@ -30,7 +30,8 @@ import picocli.CommandLine.Option;
         description = {"Restore a backup into a new or empty directory (or, with --delta, over a stopped copy of the same cluster), "
                 + "ready to recover to a target.",
             "Checks every file against the manifest, writes backup_manifest (for pg_verifybackup), backup_label, recovery.signal, "
-                + "restore_command and the recovery target. Start PostgreSQL on the directory afterwards to recover. Without --set, "
+                + "restore_command and the recovery target, and global/pg_control last (a restore cut short leaves a directory PostgreSQL "
+                + "refuses to start, and that a new restore refuses to reuse, except restore --delta). Start PostgreSQL on the directory afterwards to recover. Without --set, "
                 + "a time target picks the newest backup that finished before it; otherwise the newest backup is used.",
             "--delta reads every existing file and compares it with the backup by SHA-256 (never by size or time), fetches and writes "
                 + "only the parts that differ, and removes what the backup does not have (pg_wal's contents included): the result is "
@@ -55,8 +56,6 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--target-action", paramLabel = "ACTION", description = "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)")
     String action;
 
-    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a number")
-    String timeline;
 
     @Option(names = "--archive-mode", paramLabel = "MODE", defaultValue = "preserve", description = "preserve (default) or off: off keeps the restored copy from archiving into the repository")
     String archiveMode;
@@ -89,7 +88,16 @@ final class RestoreCommand implements Callable<Integer> {
         ZoneId zone = ZoneId.of("UTC");
         List<BackupManifest> complete;
         try {
-            complete = new BackupCatalog(storage, ctx.layout()).complete();
+            List<BackupCatalog.Entry> entries = new BackupCatalog(storage, ctx.layout()).list();
+            complete = new java.util.ArrayList<>();
+            for (BackupCatalog.Entry e : entries) {
+                if (e.complete()) {
+                    complete.add(e.manifest());
+                } else if (e.damaged()) {
+                    Log.warn("backup %s of cluster \"%s\" is %s: it is never used for a restore", e.label(), cluster, e.problem());
+                }
+            }
+            complete.sort(BackupCatalog.BY_STOP_TIME);
             if (!complete.isEmpty()) {
                 zone = Restore.zoneOf(complete.get(complete.size() - 1));
             }
@@ -97,7 +105,7 @@ final class RestoreCommand implements Callable<Integer> {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
                     "check that the repository is mounted and readable");
         }
-        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, timeline, zone);
+        RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, targets.targetTimeline, zone);
         if (rt.zoneAssumed()) {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }

@@ -16,7 +16,12 @@ final class TargetOptions {
     @Option(names = "--target-name", paramLabel = "NAME", description = "recover to a restore point made with pg_create_restore_point()")
     String targetName;
 
-    /** How many of the four are given. */
+    @Option(names = "--target-timeline", paramLabel = "TLI", description = "timeline to recover along: latest (PostgreSQL's default), current, or a "
+            + "number; without it, pgproof refuses when the archive has diverging timelines (a parent that kept writing past a newer timeline's "
+            + "switch point, see the README)")
+    String targetTimeline;
+
+    /** How many of the four targets are given (the timeline is not a target). */
     long count() {
         return java.util.stream.Stream.of(targetTime, targetLsn, targetXid, targetName).filter(java.util.Objects::nonNull).count();
     }

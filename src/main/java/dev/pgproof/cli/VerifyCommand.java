@@ -98,6 +98,14 @@ final class VerifyCommand implements Callable<Integer> {
                 for (Problem p : r.problems()) {
                     System.out.printf("PROBLEM %s [%s] %s: %s%n", r.cluster(), p.kind(), p.key(), p.message());
                 }
+                for (String label : r.inProgress()) {
+                    System.out.printf("IN PROGRESS %s backup %s: a running backup holds the cluster's lock; it is judged once complete%n",
+                            r.cluster(), label);
+                }
+                for (Verifier.Leftover l : r.leftovers()) {
+                    System.out.printf("LEFTOVER %s %s: temporary file of an interrupted write, %s, last written %s; never read, pgproof expire "
+                            + "removes it%n", r.cluster(), l.key(), Sizes.bytes(l.size()), l.modified());
+                }
             }
             System.out.println(summary);
         }

@@ -52,6 +52,16 @@ public final class EncryptedStorage implements Storage {
     }
 
     @Override
+    public List<Leftover> leftovers(String prefix) throws IOException {
+        return inner.leftovers(prefix);
+    }
+
+    @Override
+    public void deleteLeftover(String key) throws IOException {
+        inner.deleteLeftover(key);
+    }
+
+    @Override
     public String describe() {
         return inner.describe() + " (encrypted)";
     }

@@ -42,7 +42,7 @@ public final class Expire {
 
     /** What was (or, dry, would be) removed. */
     public record Result(List<String> expiredBackups, List<String> removedIncomplete, long walFilesRemoved, String walRemovedFrom,
-            String walRemovedTo, long bytesRemoved, String windowFromBackup, String windowFromTime) {}
+            String walRemovedTo, long bytesRemoved, String windowFromBackup, String windowFromTime, List<String> leftoversRemoved) {}
 
     public Result run(Retention.Policy policy, boolean dryRun) throws IOException {
         String verb = dryRun ? "would remove" : "removing";
@@ -53,6 +53,9 @@ public final class Expire {
         for (BackupCatalog.Entry e : entries) {
             if (e.complete()) {
                 complete.add(e.manifest());
+            } else if (e.damaged()) {
+                Log.warn("backup %s of cluster \"%s\" is %s: expire keeps it for inspection (restore the damaged object from a copy of the "
+                        + "repository, or remove the backup's directory by hand)", e.label(), layout.cluster(), e.problem());
             } else {
                 incomplete.add(e.label()); // also expired remains: what no kept backup references any more goes
             }
@@ -134,6 +137,9 @@ public final class Expire {
                         walFiles == 1 ? "" : "s", from, to, plan.keep().get(0).label(), plan.keep().get(0).startWal());
             }
         }
+        long[] leftoverBytes = new long[1];
+        List<String> leftovers = removeLeftovers(dryRun, verb, leftoverBytes);
+        bytes += leftoverBytes[0];
         String windowBackup = plan.keep().isEmpty() ? null : plan.keep().get(0).label();
         String windowTime = plan.keep().isEmpty() ? null : plan.keep().get(0).stopTime();
         if (windowBackup == null) {
@@ -142,7 +148,33 @@ public final class Expire {
             Log.info("%s: the restore window %s from %s (end of backup %s) to the end of the archive; %s %s", layout.cluster(),
                     dryRun ? "would remain" : "is", windowTime, windowBackup, dryRun ? "would free" : "freed", Sizes.bytes(bytes));
         }
-        return new Result(expired, removedIncomplete, walFiles, from, to, bytes, windowBackup, windowTime);
+        return new Result(expired, removedIncomplete, walFiles, from, to, bytes, windowBackup, windowTime, leftovers);
+    }
+
+    /**
+     * Temporary files of writes that a kill interrupted (posix), older than {@link RepoLayout#LEFTOVER_AGE}: no write in
+     * progress is that old (archive-push, which runs without the lock, takes seconds), so they are garbage.
+     */
+    private List<String> removeLeftovers(boolean dryRun, String verb, long[] removedBytes) throws IOException {
+        List<String> out = new ArrayList<>();
+        long bytes = 0;
+        Instant old = Instant.now().minus(RepoLayout.LEFTOVER_AGE);
+        for (Storage.Leftover l : storage.leftovers(layout.cluster() + "/")) {
+            if (!l.modified().isBefore(old)) {
+                continue;
+            }
+            if (!dryRun) {
+                storage.deleteLeftover(l.key());
+            }
+            out.add(l.key());
+            bytes += l.size();
+        }
+        if (!out.isEmpty()) {
+            Log.info("%s %d temporary file%s (%s) left by interrupted writes more than %d minutes ago", verb, out.size(), out.size() == 1 ? "" : "s",
+                    Sizes.bytes(bytes), RepoLayout.LEFTOVER_AGE.toMinutes());
+        }
+        removedBytes[0] = bytes;
+        return out;
     }
 
     private boolean heldNow(String label) throws IOException {

@@ -77,6 +77,11 @@ public final class RepoLock implements AutoCloseable {
                 Log.warn("cluster \"%s\": clearing a stale %s lock held by %s: %s", layout.cluster(), name, holder.get().describe(),
                         stale.get());
                 deleteIfSame(storage, key, holder.get());
+            } catch (dev.pgproof.storage.RepositoryFullException e) {
+                throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + storage.describe() + "\" is full: " + command
+                        + " of cluster \"" + layout.cluster() + "\" could not write its lock \"" + key + "\" (" + e.reason() + ")",
+                        "pgproof expire takes this lock too: free a little space on that file system by other means (or enlarge it), then run "
+                                + "pgproof expire --cluster " + layout.cluster());
             } catch (IOException e) {
                 throw new PgproofException(ExitCode.REPOSITORY, "cannot take the lock " + key + " in " + storage.describe() + ": " + e.getMessage(),
                         "check that the repository is reachable and writable by this user");
@@ -97,6 +102,12 @@ public final class RepoLock implements AutoCloseable {
                     "check that the repository is writable by this user");
         }
         return new RepoLock(storage, key, mine);
+    }
+
+    /** The holder of the cluster's exclusive lock {@code name} when it is live (its holder may be working), else empty. */
+    public static Optional<Lease> liveHolder(Storage storage, RepoLayout layout, String name) throws IOException {
+        Optional<Lease> l = Lease.read(storage, layout.lock(name));
+        return l.isPresent() && l.get().staleReason(Instant.now()).isEmpty() ? l : Optional.empty();
     }
 
     /** A live hold found in the repository: the backup label and who holds it. */

@@ -34,9 +34,18 @@ public final class BackupCatalog {
         public boolean expired() {
             return problem != null && problem.startsWith(EXPIRED);
         }
+
+        /**
+         * A backup whose completion marker exists but whose marker or manifest is damaged (unparsable, or not matching):
+         * never used, never resumed (that would replace objects), never removed by expire; the problem names the object.
+         */
+        public boolean damaged() {
+            return problem != null && problem.startsWith(DAMAGED);
+        }
     }
 
     static final String EXPIRED = "expired";
+    static final String DAMAGED = "damaged: ";
 
     public List<Entry> list() throws IOException {
         Map<String, Boolean> labels = new TreeMap<>();
@@ -81,18 +90,43 @@ public final class BackupCatalog {
             }
             return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
         }
+        String markerKey = layout.completeMarker(label);
+        String manifestKey = layout.manifest(label);
         byte[] manifestBytes;
-        try (InputStream in = storage.open(layout.manifest(label))) {
+        try (InputStream in = storage.open(manifestKey)) {
             manifestBytes = in.readAllBytes();
         } catch (NoSuchFileException e) {
-            return new Entry(label, false, null, "backup.complete exists but manifest.json is missing");
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + manifestKey + "\" is missing");
         }
-        Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
+        Object sha256;
+        try {
+            Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
+            sha256 = m == null ? null : m.get("manifestSha256");
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" is not valid JSON (" + firstLine(e.getOriginalMessage()) + ")");
+        }
+        if (!(sha256 instanceof String)) {
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" names no manifestSha256");
+        }
         String sha = Hashes.sha256Hex(manifestBytes);
-        if (!sha.equals(m.get("manifestSha256"))) {
-            return new Entry(label, false, null, "manifest.json does not match the checksum in backup.complete");
+        if (!sha.equals(sha256)) {
+            return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" does not match the SHA-256 that \"" + markerKey
+                    + "\" records (it was changed or damaged after the backup completed)");
         }
-        return new Entry(label, true, Json.MAPPER.readValue(manifestBytes, BackupManifest.class), null);
+        try {
+            return new Entry(label, true, Json.MAPPER.readValue(manifestBytes, BackupManifest.class), null);
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" cannot be read as a pgproof manifest ("
+                    + firstLine(e.getOriginalMessage()) + ")");
+        }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "unreadable";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
     }
 
     /** Marks the remains of an expired backup (the objects newer backups reference) as such. */

@@ -36,6 +36,9 @@ public final class ProofCatalog {
             }
             try (InputStream in = storage.open(o.key())) {
                 out.add(Json.MAPPER.readValue(in, ProofRecord.class));
+            } catch (com.fasterxml.jackson.core.JacksonException e) {
+                String m = e.getOriginalMessage() == null ? "unreadable" : e.getOriginalMessage().lines().findFirst().orElse("");
+                dev.pgproof.util.Log.warn("proof record \"%s\" in repository \"%s\" is damaged (%s): it is left out", o.key(), storage.describe(), m);
             }
         }
         out.sort(Comparator.comparing(ProofRecord::finished).thenComparing(ProofRecord::label));

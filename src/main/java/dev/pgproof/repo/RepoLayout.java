@@ -8,6 +8,11 @@ import dev.pgproof.io.Compression;
  */
 public final class RepoLayout {
     public static final int FORMAT = 1;
+    /**
+     * A temporary file of a write (posix) older than this is a leftover of a killed writer: no
+     * archive-push or backup chunk write takes that long. expire removes such files; verify lists them.
+     */
+    public static final java.time.Duration LEFTOVER_AGE = java.time.Duration.ofHours(1);
     private final String cluster;
 
     public RepoLayout(String cluster) {

@@ -12,6 +12,7 @@ import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Progress;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.TimelineForks;
 import dev.pgproof.wal.WalArchive;
 import dev.pgproof.wal.WalFileName;
 import dev.pgproof.wal.WalRanges;
@@ -83,6 +84,12 @@ public final class Restore {
         }
         try (var s = Files.list(target)) {
             if (s.findAny().isPresent()) {
+                if (!Files.exists(target.resolve("global/pg_control")) && (Files.exists(target.resolve("PG_VERSION"))
+                        || Files.exists(target.resolve("backup_manifest")) || Files.exists(target.resolve("base")))) {
+                    throw new PgproofException(ExitCode.RESTORE_FAILED, "restore target \"" + target + "\" holds an interrupted restore "
+                            + "(no global/pg_control, which a restore writes last: PostgreSQL cannot start it)",
+                            "remove the directory and restore again; pgproof never writes into an existing directory");
+                }
                 throw new PgproofException(ExitCode.RESTORE_FAILED, "restore target \"" + target + "\" is not empty",
                         "restore into a new or empty directory; pgproof never overwrites an existing data directory");
             }
@@ -168,8 +175,47 @@ public final class Restore {
         checkWal(m, rt, null);
     }
 
+    /**
+     * Without an explicit --target-timeline, PostgreSQL recovers to the newest timeline it finds. When the archive
+     * has diverging timelines on that path (a parent that kept writing past a child's switch point: typically a
+     * promoted copy archiving under this cluster name), refuse rather than restore the wrong server's history.
+     */
+    public void checkTimelines(BackupManifest m, RecoveryTarget rt) {
+        if (rt.timeline() != null) {
+            return; // chosen explicitly (latest, current or a number)
+        }
+        WalArchive archive = new WalArchive(storage, layout);
+        java.util.TreeMap<String, List<WalArchive.StoredWal>> all;
+        TimelineForks.Fork fork;
+        try {
+            all = archive.listAll();
+            if (TimelineForks.latestFrom(m.timeline(), all) == m.timeline()) {
+                return;
+            }
+            fork = TimelineForks.ambiguousForLatest(m.timeline(), all, TimelineForks.histories(archive, all), m.walSegmentSize());
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read the timeline history files of cluster \"" + layout.cluster() + "\": "
+                    + e.getMessage(), "check that the repository is mounted and readable");
+        }
+        if (fork == null) {
+            return;
+        }
+        throw new PgproofException(ExitCode.RESTORE_FAILED, "cluster \"" + layout.cluster() + "\": the WAL archive has diverging timelines: "
+                + fork.describe() + "; recovering backup " + m.label() + " to the latest timeline (PostgreSQL's default) would follow timeline "
+                + TimelineForks.latestFrom(m.timeline(), all),
+                "--target-timeline " + fork.parent() + " recovers the timeline that kept writing after the branch (when another server, such "
+                        + "as a promoted copy, archived timeline " + fork.child() + " under this cluster name)",
+                "--target-timeline " + fork.child() + " follows the branch (when this cluster itself was promoted there, as after a "
+                        + "point-in-time restore)",
+                "a promoted copy must archive under its own cluster name (pgproof init --cluster <new name>) or be restored with "
+                        + "--archive-mode off; pgproof verify lists diverging timelines");
+    }
+
     /** With {@code identityEnd}, the last segment of a former identity's archive: later ones belong to the upgraded cluster. */
     public void checkWal(BackupManifest m, RecoveryTarget rt, String identityEnd) {
+        if (identityEnd == null) {
+            checkTimelines(m, rt);
+        }
         int segSize = m.walSegmentSize();
         TreeSet<Long> segs;
         try {
@@ -258,10 +304,13 @@ public final class Restore {
                 Files.createSymbolicLink(link, t.getValue());
             }
             long total = m.files().stream().mapToLong(BackupManifest.FileEntry::size).sum();
-            List<BackupManifest.FileEntry> last = new ArrayList<>();
+            // backup_label before global/pg_control, and pg_control the very last file: a directory with pg_control but
+            // without backup_label would start crash recovery from the wrong checkpoint.
+            List<BackupManifest.FileEntry> label = new ArrayList<>();
+            List<BackupManifest.FileEntry> control = new ArrayList<>();
             List<BackupManifest.FileEntry> first = new ArrayList<>();
             for (BackupManifest.FileEntry f : m.files()) {
-                (f.path().equals("global/pg_control") || f.path().equals("backup_label") ? last : first).add(f);
+                (f.path().equals("global/pg_control") ? control : f.path().equals("backup_label") ? label : first).add(f);
             }
             if (delta) {
                 Log.info("delta restore of backup %s over \"%s\": checking %d files (%s) against the manifest's SHA-256 with %d jobs; "
@@ -279,7 +328,8 @@ public final class Restore {
                 }
                 writeBackupManifest(m, target);
                 writeRecoverySettings(target, o);
-                restoreFiles(last, target, tsLocations, 1, work);
+                restoreFiles(label, target, tsLocations, 1, work);
+                restoreFiles(control, target, tsLocations, 1, work);
             }
             long el = System.nanoTime() - begin;
             if (delta) {
@@ -458,6 +508,7 @@ public final class Restore {
         setMode(dest, f.mode());
         Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
         progress.fileDone();
+        dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
     }
 
     /** A whole stored object, decompressed (objects are at most one chunk, 8 MiB). */

@@ -125,12 +125,72 @@ public final class PosixStorage implements Storage {
     @Override
     public Writer create(String key) throws IOException {
         Path target = pathOf(key);
-        mkdirs(target.getParent(), dirMode);
         Path tmp = target.resolveSibling("." + target.getFileName() + TMP_MARK + ProcessHandle.current().pid() + "."
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        FileChannel ch = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(fileMode)));
-        return new PosixWriter(target, tmp, ch);
+        FileChannel ch = null;
+        try {
+            for (int attempt = 0; ch == null; attempt++) {
+                mkdirs(target.getParent(), dirMode);
+                try {
+                    ch = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(fileMode)));
+                } catch (NoSuchFileException e) {
+                    if (attempt >= 2) {
+                        throw e;
+                    }
+                    // the directory was pruned meanwhile (an abandoned write, or expire): create it again
+                }
+            }
+        } catch (IOException e) {
+            throw RepositoryFullException.translate(key, e);
+        }
+        return new PosixWriter(key, target, tmp, ch);
+    }
+
+    /** Hidden temporary files ({@code .name.tmp.PID.RANDOM}) under a prefix: writes that a kill interrupted, or that run now. */
+    @Override
+    public List<Leftover> leftovers(String prefix) throws IOException {
+        int slash = prefix.lastIndexOf('/');
+        Path dir = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+        List<Leftover> out = new ArrayList<>();
+        if (!isDirectory(dir)) {
+            return out;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                String name = p.getFileName().toString();
+                String key = root.relativize(p).toString();
+                if (name.startsWith(".") && name.contains(TMP_MARK) && key.startsWith(prefix)) {
+                    try {
+                        var a = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
+                        if (a.isRegularFile()) {
+                            out.add(new Leftover(key, a.size(), a.lastModifiedTime().toInstant()));
+                        }
+                    } catch (NoSuchFileException e) {
+                        // committed or abandoned meanwhile
+                    }
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            if (e.getCause() instanceof NoSuchFileException) {
+                return leftovers(prefix);
+            }
+            throw e.getCause();
+        }
+        out.sort(java.util.Comparator.comparing(Leftover::key));
+        return out;
+    }
+
+    @Override
+    public void deleteLeftover(String key) throws IOException {
+        Path p = pathOf(key);
+        String name = p.getFileName().toString();
+        if (!name.startsWith(".") || !name.contains(TMP_MARK)) {
+            throw new IllegalArgumentException("not a temporary file: " + key);
+        }
+        if (Files.deleteIfExists(p)) {
+            fsyncDir(p.getParent());
+        }
     }
 
     @Override
@@ -179,18 +239,48 @@ public final class PosixStorage implements Storage {
         }
     }
 
-    private static final class PosixWriter implements Writer {
+    private final class PosixWriter implements Writer {
+        private final String key;
         private final Path target;
         private final Path tmp;
         private final FileChannel channel;
         private final OutputStream stream;
         private boolean done;
 
-        PosixWriter(Path target, Path tmp, FileChannel channel) {
+        PosixWriter(String key, Path target, Path tmp, FileChannel channel) {
+            this.key = key;
             this.target = target;
             this.tmp = tmp;
             this.channel = channel;
+            // A full file system (ENOSPC, EDQUOT) shows as RepositoryFullException naming the key.
             this.stream = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16) {
+                @Override
+                public synchronized void write(int b) throws IOException {
+                    try {
+                        super.write(b);
+                    } catch (IOException e) {
+                        throw RepositoryFullException.translate(key, e);
+                    }
+                }
+
+                @Override
+                public synchronized void write(byte[] b, int off, int len) throws IOException {
+                    try {
+                        super.write(b, off, len);
+                    } catch (IOException e) {
+                        throw RepositoryFullException.translate(key, e);
+                    }
+                }
+
+                @Override
+                public synchronized void flush() throws IOException {
+                    try {
+                        super.flush();
+                    } catch (IOException e) {
+                        throw RepositoryFullException.translate(key, e);
+                    }
+                }
+
                 @Override
                 public void close() {
                     // the writer owns the channel; commit() or close() ends it
@@ -208,9 +298,14 @@ public final class PosixStorage implements Storage {
             if (done) {
                 throw new IllegalStateException("writer already finished: " + target);
             }
-            stream.flush();
-            channel.force(true);
-            channel.close();
+            try {
+                stream.flush();
+                channel.force(true);
+                channel.close();
+            } catch (IOException e) {
+                close();
+                throw RepositoryFullException.translate(key, e);
+            }
             TestHooks.pause("storage-before-rename", tmp);
             try {
                 if (noReplace) {
@@ -222,7 +317,7 @@ public final class PosixStorage implements Storage {
             } catch (IOException e) {
                 Files.deleteIfExists(tmp);
                 done = true;
-                throw e;
+                throw RepositoryFullException.translate(key, e);
             }
             done = true;
             fsyncDir(target.getParent());
@@ -238,6 +333,11 @@ public final class PosixStorage implements Storage {
                 channel.close();
             } finally {
                 Files.deleteIfExists(tmp);
+                try {
+                    pruneEmptyParents(target.getParent()); // directories made for this write only (a failed backup leaves none)
+                } catch (IOException e) {
+                    // best effort: an empty directory is never read as anything
+                }
             }
         }
     }

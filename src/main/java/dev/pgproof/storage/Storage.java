@@ -52,6 +52,19 @@ public interface Storage {
         return describe();
     }
 
+    /** A temporary object a killed writer left behind (posix: a hidden ".name.tmp.PID.RANDOM" file), never listed by {@link #list}. */
+    record Leftover(String key, long size, java.time.Instant modified) {}
+
+    /** Leftovers of interrupted writes under a prefix; none on a store without temporary names (S3). */
+    default List<Leftover> leftovers(String prefix) throws IOException {
+        return List.of();
+    }
+
+    /** Removes a leftover that {@link #leftovers} found. */
+    default void deleteLeftover(String key) throws IOException {
+        throw new UnsupportedOperationException("no leftovers in " + describe());
+    }
+
     /** An object being written. */
     interface Writer extends Closeable {
         /** The stream to write the content to; do not close it, call {@link #commit} or {@link #close}. */

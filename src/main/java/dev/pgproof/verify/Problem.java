@@ -23,6 +23,8 @@ public record Problem(String cluster, String kind, String key, String message) {
         public static final String WAL_CONFLICT = "wal-conflict";
         public static final String WAL_DUPLICATE = "wal-duplicate";
         public static final String WAL_HISTORY = "wal-history";
+        /** A timeline branches off a parent that kept writing past the switch point (two servers archived under one name). */
+        public static final String WAL_TIMELINE_FORK = "wal-timeline-fork";
         public static final String UNREADABLE = "unreadable";
 
         private Kind() {}

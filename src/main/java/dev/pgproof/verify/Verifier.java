@@ -1,5 +1,6 @@
 package dev.pgproof.verify;
 
+import dev.pgproof.wal.TimelineHistory;
 import dev.pgproof.io.Compression;
 import dev.pgproof.io.Hashes;
 import dev.pgproof.repo.BackupCatalog;
@@ -13,6 +14,7 @@ import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Progress;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.TimelineForks;
 import dev.pgproof.wal.WalArchive;
 import dev.pgproof.wal.WalFileName;
 import dev.pgproof.wal.WalHeader;
@@ -65,7 +67,10 @@ public final class Verifier {
 
     /** What verify found in one cluster. */
     public record Result(String cluster, int backups, int incompleteBackups, long files, long chunks, long walFiles, long bytes,
-            double seconds, List<Problem> problems) {}
+            double seconds, List<Problem> problems, List<String> inProgress, List<Leftover> leftovers) {}
+
+    /** A temporary file of an interrupted write, older than {@link RepoLayout#LEFTOVER_AGE}: not a problem, expire removes it. */
+    public record Leftover(String key, long size, String modified) {}
 
     /** One unit of work: its problems, and the bytes it read (uncompressed) for the rate. */
     private record TaskResult(List<Problem> problems, long bytes) {}
@@ -83,6 +88,8 @@ public final class Verifier {
         long files = 0;
         long chunks = 0;
         int incomplete = 0;
+        List<String> inProgress = new ArrayList<>();
+        List<Leftover> leftovers = new ArrayList<>();
         Map<String, Long> backupObjects;
         TreeMap<String, List<WalArchive.StoredWal>> wal;
         try {
@@ -116,6 +123,8 @@ public final class Verifier {
                 throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
                         + storage.describe() + "\"", "list the backups with: pgproof info --cluster " + cluster);
             }
+            // A backup running now (its lock held by a live process) is in progress, not incomplete.
+            java.util.Optional<dev.pgproof.lock.Lease> running = dev.pgproof.lock.RepoLock.liveHolder(storage, layout, "backup");
             // Objects some complete backup references: an expired backup's directory may keep only objects a later
             // (incremental) backup still references, which is not an incomplete backup.
             Set<String> referencedByAny = new HashSet<>();
@@ -146,6 +155,18 @@ public final class Verifier {
                 }
                 if (!e.complete() && e.problem() == null) {
                     incomplete++; // unparsable: reported above
+                    continue;
+                }
+                if (e.damaged()) {
+                    incomplete++;
+                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(e.label()),
+                            "backup " + e.label() + " is " + e.problem() + "; it is never used for a restore"));
+                    continue;
+                }
+                if (!e.complete() && running.isPresent()) {
+                    inProgress.add(e.label());
+                    Log.info("verify of cluster \"%s\": backup %s is in progress (the cluster's backup lock is held by %s): not judged",
+                            cluster, e.label(), running.get().describe());
                     continue;
                 }
                 if (!e.complete()) {
@@ -190,6 +211,17 @@ public final class Verifier {
                 }
             }
             wal = new WalArchive(storage, layout).listAll();
+            java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
+            for (Storage.Leftover l : storage.leftovers(cluster + "/")) {
+                if (l.modified().isBefore(old)) {
+                    leftovers.add(new Leftover(l.key(), l.size(), l.modified().toString()));
+                }
+            }
+            if (!leftovers.isEmpty()) {
+                Log.info("verify of cluster \"%s\": %d temporary file(s), %s, left by interrupted writes (not errors: never read; pgproof "
+                        + "expire removes those older than %d minutes)", cluster, leftovers.size(),
+                        Sizes.bytes(leftovers.stream().mapToLong(Leftover::size).sum()), RepoLayout.LEFTOVER_AGE.toMinutes());
+            }
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not list cluster \"" + cluster + "\" in repository \"" + storage.describe()
                     + "\": " + e.getMessage(), "check that the repository is mounted and readable by this OS user");
@@ -223,7 +255,7 @@ public final class Verifier {
         double seconds = (System.nanoTime() - t0) / 1e9;
         List<Problem> sorted = new ArrayList<>(problems);
         sorted.sort(Comparator.comparing(Problem::key).thenComparing(Problem::kind));
-        return new Result(cluster, complete.size(), incomplete, files, chunks, walFiles, bytes, seconds, sorted);
+        return new Result(cluster, complete.size(), incomplete, files, chunks, walFiles, bytes, seconds, sorted, inProgress, leftovers);
     }
 
     private long runAll(List<Callable<TaskResult>> tasks, List<Problem> problems, long totalBytes) {
@@ -427,6 +459,21 @@ public final class Verifier {
         }
         Map<Integer, List<TimelineHistory.Entry>> histories = new HashMap<>();
         historyText.forEach((tli, text) -> histories.put(tli, TimelineHistory.parse(tli, text)));
+        for (TimelineForks.Fork f : TimelineForks.forks(wal, histories, seg)) {
+            List<TimelineHistory.Entry> childHistory = histories.get(f.child());
+            List<String> affected = new ArrayList<>();
+            for (BackupManifest m : complete) {
+                if (childHistory.stream().anyMatch(e -> e.timeline() == m.timeline())) {
+                    affected.add(m.label());
+                }
+            }
+            if (!affected.isEmpty()) {
+                problems.add(new Problem(cluster, Problem.Kind.WAL_TIMELINE_FORK, f.historyKey(), f.describe()
+                        + (f.childLast() == null ? "" : ", and timeline " + f.child() + " has WAL up to " + f.childLast())
+                        + ": two servers archived under cluster \"" + cluster + "\"; restore and prove of backup(s) " + String.join(", ", affected)
+                        + " refuse to guess a timeline without --target-timeline"));
+            }
+        }
         for (int tli : timelines) {
             if (tli > 1 && !wal.containsKey(String.format("%08X.history", tli))) {
                 problems.add(new Problem(cluster, Problem.Kind.WAL_HISTORY, layout.walPrefix() + "history/" + String.format("%08X.history", tli),

@@ -1,5 +1,6 @@
 package dev.pgproof.verify;
 
+import dev.pgproof.wal.TimelineHistory;
 import dev.pgproof.wal.WalFileName;
 import java.util.ArrayList;
 import java.util.List;

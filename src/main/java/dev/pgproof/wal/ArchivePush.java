@@ -119,6 +119,11 @@ public final class ArchivePush {
                 // A concurrent push of the same content stored it first: that is success.
                 return new Result(name, true, size, stored, key);
             }
+        } catch (dev.pgproof.storage.RepositoryFullException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + storage.describe() + "\" is full: could not store WAL file \""
+                    + name + "\" for cluster \"" + cluster + "\" (" + e.reason() + ")",
+                    "nothing was stored; PostgreSQL keeps the segment in pg_wal and retries, so pg_wal grows until the repository has room",
+                    "free space: pgproof expire --cluster " + cluster + " removes what the retention policy no longer keeps; or enlarge the file system");
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not store WAL file \"" + name + "\" in repository \""
                     + storage.describe() + "\": " + e.getMessage(),

@@ -92,4 +92,35 @@ class ExpireTest {
         assertThat(storage.list(layout.backupDir("F1"))).isEmpty();
         assertThat(storage.list(layout.backupDir("I1"))).isEmpty();
     }
+    @Test
+    void expireRemovesOldLeftoversKeepsFreshOnesAndNeverTouchesADamagedBackup() throws IOException {
+        storage = new PosixStorage(dir);
+        put(layout.clusterInfo(), dev.pgproof.repo.ClusterInfo.render("main", new dev.pgproof.repo.ClusterIdentity(1, 15, SEG, 8192, 8192, true), "/x"));
+        String chunk = layout.backupDir("F1") + "data/base/1/1.0.zst";
+        put(chunk, "block a");
+        backup("F1", "full", 3, 1, List.of(new BackupManifest.Chunk(chunk, 0, 8, 4, "x")), null);
+        backup("F2", "full", 1, 2, List.of(new BackupManifest.Chunk(chunk, 0, 8, 4, "x")), null);
+        // F1's manifest changed after completion: damaged.
+        java.nio.file.Files.writeString(dir.resolve(layout.manifest("F1")), "{}");
+        Path walDir = java.nio.file.Files.createDirectories(dir.resolve("main/wal/0000000100000000"));
+        Path old = walDir.resolve(".000000010000000000000009-abc.zst.tmp.123.ff");
+        Path fresh = walDir.resolve(".00000001000000000000000A-abc.zst.tmp.124.ee");
+        java.nio.file.Files.write(old, new byte[100]);
+        java.nio.file.Files.write(fresh, new byte[100]);
+        java.nio.file.Files.setLastModifiedTime(old, java.nio.file.attribute.FileTime.from(Instant.now().minus(2, ChronoUnit.HOURS)));
+
+        BackupCatalog.Entry damaged = new BackupCatalog(storage, layout).load("F1");
+        assertThat(damaged.damaged()).isTrue();
+        assertThat(damaged.problem()).isEqualTo("damaged: \"main/backup/F1/manifest.json\" does not match the SHA-256 that "
+                + "\"main/backup/F1/backup.complete\" records (it was changed or damaged after the backup completed)");
+
+        Expire.Result r = new Expire(storage, layout, SEG).run(new Retention.Policy(1, null), false);
+        assertThat(r.leftoversRemoved()).containsExactly("main/wal/0000000100000000/" + old.getFileName());
+        assertThat(r.removedIncomplete()).isEmpty();
+        assertThat(old).doesNotExist();
+        assertThat(fresh).exists();
+        assertThat(storage.exists(layout.manifest("F1"))).isTrue();
+        assertThat(storage.exists(chunk)).isTrue();
+        assertThat(storage.list("main/wal/")).isEmpty();
+    }
 }

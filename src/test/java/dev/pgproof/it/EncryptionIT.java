@@ -14,8 +14,11 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -25,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * passphrase refused, and a tampered stored object refused.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class EncryptionIT {
     private static final String CLUSTER = "secret";
     private static final String PASSPHRASE = "Tr0ub4dor-and-3-horses-" + Long.toHexString(System.nanoTime());
@@ -75,6 +79,7 @@ class EncryptionIT {
     }
 
     @Test
+    @Order(1)
     void encryptedBackupRestoresAndNeitherDataNorPassphraseLeak() throws Exception {
         // While a backup runs (paused mid-copy), no process shows the passphrase.
         Path release = root.resolve("release");
@@ -136,6 +141,7 @@ class EncryptionIT {
     }
 
     @Test
+    @Order(2)
     void aWrongPassphraseIsRefusedInOneLine() {
         PgCluster.ProcessResult r = Pgproof.run(Map.of("PGPROOF_CIPHER_PASS", "not-the-passphrase"), "info", "--repo", repo.toString(),
                 "--cluster", CLUSTER);
@@ -146,6 +152,47 @@ class EncryptionIT {
         PgCluster.ProcessResult none = Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER);
         assertThat(none.exitCode()).isEqualTo(3);
         assertThat(none.stderr()).contains("is encrypted and no key or passphrase is set");
+    }
+
+    @Test
+    @Order(3)
+    void anEncryptedBackupKilledMidCopyIsResumedAndVerifies() throws Exception {
+        String killed;
+        try (Running p = Running.asOwner(root, Map.of("PGPROOF_TEST_HOOK", "backup-mid-copy", "PGPROOF_TEST_HOOK_RELEASE",
+                root.resolve("never-released").toString()), "backup", "--config", config.toString(), "--cluster", CLUSTER, "--pgdata",
+                source.dataDir().toString(), "--start-fast")) {
+            p.awaitLine("HOOK backup-mid-copy", Duration.ofMinutes(2));
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^backup (\\S+) of cluster \"" + CLUSTER + "\": starting")
+                    .matcher(p.stderr());
+            assertThat(m.find()).as(p.stderr()).isTrue();
+            killed = m.group(1);
+            Path data = repo.resolve(CLUSTER).resolve("backup").resolve(killed).resolve("data");
+            long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+            while (storedObjects(data) < 1 && System.nanoTime() < deadline) {
+                PgCluster.pause(100);
+            }
+            assertThat(storedObjects(data)).as("encrypted chunks stored before the kill").isPositive();
+            p.killTree();
+        }
+        PgCluster.ProcessResult info = pgproof("info");
+        info.assertOk("info after the kill");
+        assertThat(info.stdout()).contains(killed + "  INCOMPLETE, never used for a restore");
+        PgCluster.ProcessResult r = record(pgproof("backup", "--pgdata", source.dataDir().toString(), "--start-fast"))
+                .assertOk("backup after the killed one");
+        assertThat(r.stdout().strip()).isEqualTo(killed);
+        assertThat(r.stderr()).contains("resuming this interrupted backup").containsPattern("resumed; reused [1-9]\\d* stored chunks");
+        PgCluster.ProcessResult v = record(pgproof("verify"));
+        assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isZero();
+        assertThat(v.stdout()).contains("no problems");
+    }
+
+    private static long storedObjects(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return 0;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).count();
+        }
     }
 
     private PgCluster.ProcessResult pgproof(String... args) {

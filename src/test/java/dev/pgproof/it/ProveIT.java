@@ -318,8 +318,8 @@ class ProveIT {
         assertThat(out).contains("[backup-incomplete] " + CLUSTER + "/backup/20260101-000000F/: backup 20260101-000000F is incomplete");
         assertThat(out).contains("[wal-gap] " + CLUSTER + "/wal/" + missing.substring(0, 16) + "/" + missing);
         assertThat(out).contains("[wal-corrupt] " + copy.relativize(damagedObject));
-        assertThat(out).contains("[backup-corrupt] " + CLUSTER + "/backup/20260102-000000F/: backup 20260102-000000F: backup.complete or "
-                + "manifest.json cannot be parsed: ");
+        assertThat(out).contains("[backup-corrupt] " + CLUSTER + "/backup/20260102-000000F/: backup 20260102-000000F is damaged: \"" + CLUSTER
+                + "/backup/20260102-000000F/backup.complete\" is not valid JSON (");
         assertThat(out).containsPattern("\\[wal-conflict\\] \\S+: WAL file " + twice + " is stored 2 times with different contents \\(.*"
                 + java.util.regex.Pattern.quote(copy.relativize(conflicting).toString()));
         assertThat(out).contains("[wal-corrupt] " + copy.relativize(conflicting) + ": WAL file " + twice + " is corrupt");

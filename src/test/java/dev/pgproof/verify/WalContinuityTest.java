@@ -3,6 +3,7 @@ package dev.pgproof.verify;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pgproof.wal.TimelineHistory;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;

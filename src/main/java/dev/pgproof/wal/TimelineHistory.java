@@ -1,6 +1,5 @@
-package dev.pgproof.verify;
+package dev.pgproof.wal;
 
-import dev.pgproof.wal.WalFileName;
 import java.util.ArrayList;
 import java.util.List;
 
