@@ -76,9 +76,35 @@ public final class ArchivePush {
         }
         String sha = Hashes.hex(md.digest());
         if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
-            checkSegment(file, name, size, head, headLen);
+            checkSegment(file.toString(), name, size, head, headLen);
         }
+        return store(name, sha, size, () -> Files.newInputStream(file));
+    }
 
+    /**
+     * Stores WAL content held in memory (a segment wal-receive assembled from the stream, or a
+     * timeline history file it fetched) with the same checks, no-replace rule and read-back as a file.
+     */
+    public Result push(String name, byte[] data, String source) {
+        WalFileName.Kind kind;
+        try {
+            kind = WalFileName.kindOf(name);
+        } catch (IllegalArgumentException e) {
+            throw new PgproofException(ExitCode.WAL_REJECTED, "\"" + name + "\" is not a WAL segment, .partial, .history or .backup file name");
+        }
+        String sha = Hashes.sha256Hex(data);
+        if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
+            checkSegment(source, name, data.length, java.util.Arrays.copyOf(data, Math.min(40, data.length)), Math.min(40, data.length));
+        }
+        return store(name, sha, data.length, () -> new java.io.ByteArrayInputStream(data));
+    }
+
+    /** Where the content to store comes from (opened again for the write, after the checksum pass). */
+    private interface Source {
+        InputStream open() throws IOException;
+    }
+
+    private Result store(String name, String sha, long size, Source source) {
         List<WalArchive.StoredWal> existing = find(name);
         if (!existing.isEmpty()) {
             return sameOrFail(name, sha, existing, size);
@@ -89,7 +115,7 @@ public final class ArchivePush {
         long stored;
         try (Storage.Writer w = storage.create(key)) {
             dev.pgproof.io.CountingOutputStream counter = new dev.pgproof.io.CountingOutputStream(w.stream());
-            try (InputStream in = Files.newInputStream(file); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
+            try (InputStream in = source.open(); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
                 in.transferTo(z);
             }
             stored = counter.count();
@@ -118,7 +144,7 @@ public final class ArchivePush {
         return new Result(name, false, size, stored, key);
     }
 
-    private void checkSegment(Path file, String name, long size, byte[] head, int headLen) {
+    private void checkSegment(String file, String name, long size, byte[] head, int headLen) {
         String cluster = archive.layout().cluster();
         if (size != identity.walSegmentSize()) {
             throw new PgproofException(ExitCode.WAL_REJECTED, "WAL file \"" + file + "\" is " + size + " bytes, but cluster \"" + cluster
