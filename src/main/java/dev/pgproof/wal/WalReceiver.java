@@ -61,10 +61,10 @@ public final class WalReceiver {
     private int partialLen;
     private long received;
     private long stored;
-    private long storedReported;
     private long serverEnd;
     private long unstoredSince;
     private boolean lastWasPartial;
+    private boolean statusDue;
 
     public WalReceiver(String cluster, ClusterIdentity identity, WalArchive archive, Compression compression, int level, Options o) {
         this.cluster = cluster;
@@ -191,6 +191,16 @@ public final class WalReceiver {
             }
             long start = slot[0] != 0 ? slot[0] : xlogpos;
             timeline = slot[1] != 0 ? (int) slot[1] : serverTli;
+            if (timeline != serverTli) {
+                // Following a switch needs the slot moved past the old timeline's end, which only this
+                // stream's flush reports could do: not done yet, so say so instead of streaming the old end again and again.
+                throw new PgproofException(ExitCode.CONFIG, "cluster \"" + cluster + "\": replication slot \"" + o.slot() + "\" stopped at "
+                        + WalFileName.formatLsn(start) + " on timeline " + timeline + ", but the server is on timeline " + serverTli
+                        + "; wal-receive does not follow a timeline switch",
+                        "archive_command archives the end of the old timeline (as .partial) and the new timeline's history file",
+                        "then start streaming the new timeline with a new slot: SELECT pg_drop_replication_slot('" + o.slot()
+                                + "'); and pgproof wal-receive --cluster " + cluster + " --create-slot");
+            }
             if (timeline > 1) {
                 storeHistory(conn, timeline);
             }
@@ -201,7 +211,6 @@ public final class WalReceiver {
             partialLen = 0;
             received = segStart;
             stored = start;
-            storedReported = 0;
             serverEnd = Math.max(xlogpos, start);
             unstoredSince = 0;
             String sql = "START_REPLICATION SLOT " + o.slot() + " PHYSICAL " + WalFileName.formatLsn(segStart) + " TIMELINE " + timeline;
@@ -210,17 +219,7 @@ public final class WalReceiver {
             Log.info("wal-receive: cluster \"%s\": streaming from %s on timeline %d (segment %s) through slot \"%s\" (slot restart_lsn %s, server at %s)",
                     cluster, WalFileName.formatLsn(segStart), timeline, segName(), o.slot(), slot[0] == 0 ? "none" : WalFileName.formatLsn(slot[0]),
                     WalFileName.formatLsn(xlogpos));
-            try {
-                return stream(copy);
-            } finally {
-                if (copy.isActive()) {
-                    try {
-                        copy.cancelCopy();
-                    } catch (SQLException ignored) {
-                        // the connection closes next
-                    }
-                }
-            }
+            return stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
         }
     }
 
@@ -343,8 +342,8 @@ public final class WalReceiver {
             } else {
                 throw new IOException("unexpected replication message type '" + (char) type + "'");
             }
-            if (System.nanoTime() - lastStatus >= o.statusIntervalMs() * 1_000_000L) {
-                sendStatus(copy, false);
+            if (statusDue || System.nanoTime() - lastStatus >= o.statusIntervalMs() * 1_000_000L) {
+                sendStatus(copy, false); // at once after a segment is stored: the slot moves on
                 lastStatus = System.nanoTime();
             }
             if (System.nanoTime() - lastReport >= o.reportIntervalMs() * 1_000_000L) {
@@ -389,6 +388,7 @@ public final class WalReceiver {
         segNo++;
         len = 0;
         partialLen = 0;
+        statusDue = true;
     }
 
     private void storePartial() throws IOException {
@@ -417,9 +417,7 @@ public final class WalReceiver {
         b.put((byte) 'r').putLong(received).putLong(stored).putLong(0L).putLong(micros).put((byte) (replyRequested ? 1 : 0));
         copy.writeToCopy(b.array(), 0, b.capacity());
         copy.flushCopy();
-        if (stored != storedReported) {
-            storedReported = stored;
-        }
+        statusDue = false;
     }
 
     private void report() {

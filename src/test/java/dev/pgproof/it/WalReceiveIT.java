@@ -45,6 +45,8 @@ class WalReceiveIT {
     private Path work;
     private PgCluster source;
     private Running receiver;
+    /** The first segment streamed: every later one up to the slot must be stored. */
+    private long firstSegment;
 
     @BeforeAll
     void setUp() throws IOException {
@@ -80,6 +82,7 @@ class WalReceiveIT {
         receiver = startReceiver(Map.of());
         String first = receiver.awaitLine("wal-receive: cluster \"recv\": streaming from ", WAIT);
         assertThat(first).contains("through slot \"" + SLOT + "\"");
+        firstSegment = lsn(first.substring("wal-receive: cluster \"recv\": streaming from ".length()).split(" ")[0]) / SEG;
         assertThat(receiver.stderr()).contains("created physical replication slot \"" + SLOT + "\"");
         insert(1, 60_000); // about 20 MB of WAL: at least one segment completes
         receiver.awaitLine("wal-receive: cluster \"recv\": stored segment ", WAIT);
@@ -155,6 +158,8 @@ class WalReceiveIT {
         assertThat(end / SEG).as("restore point and end in one segment").isEqualTo(point / SEG);
         assertThat(walCopies()).as("the segment of the target is not archived").doesNotContainKey(segment);
         assertThat(receiver.stderr()).doesNotContain("stored segment " + segment);
+        String info = Pgproof.run("info", "--cluster", CLUSTER, "--repo", repo.toString()).assertOk("info").stdout();
+        assertThat(info).contains("streamed (wal-receive): segment " + segment).contains("with the streamed partial copy");
 
         Path restores = local.ownedDir("restores");
         PgCluster.ProcessResult r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
@@ -185,6 +190,35 @@ class WalReceiveIT {
         assertThat(walCopies()).doesNotContainKey(segment);
     }
 
+    @Test
+    @Order(4)
+    void sigtermStoresWhatWasReceivedBeforeItExits() throws Exception {
+        receiver.terminate(WAIT);
+        // Partial copies only at the stop: what it received must be stored when SIGTERM ends it.
+        receiver = Running.asOwner(work, Map.of(), "wal-receive", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata",
+                source.dataDir().toString(), "--partial-interval", "3600", "--report-interval", "1");
+        receiver.awaitLine("wal-receive: cluster \"recv\": streaming from ", WAIT);
+        insert(300_001, 500);
+        long lsn = lsn(source.psql("SELECT pg_current_wal_lsn()"));
+        String name = String.format("%08X%08X%08X", 1, lsn / SEG / 256, lsn / SEG % 256);
+        long before = partials().getOrDefault(name, 0L);
+        assertThat(before).as("stored before the stop").isLessThan(lsn % SEG);
+        Pattern received = Pattern.compile("received ([0-9A-F]+/[0-9A-F]+), ");
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (true) {
+            Matcher m = received.matcher(receiver.awaitLine("wal-receive: cluster \"recv\": received ", WAIT));
+            if (m.find() && lsn(m.group(1)) >= lsn) {
+                break;
+            }
+            assertThat(System.nanoTime()).as("receiving " + Long.toHexString(lsn)).isLessThan(deadline);
+        }
+        PgCluster.ProcessResult r = receiver.terminate(WAIT);
+        receiver = null;
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(12);
+        assertThat(r.stderr()).contains("wal-receive: cluster \"recv\": stopped; stored through ");
+        assertThat(partials().getOrDefault(name, 0L)).as("partial copy of " + name + " after SIGTERM").isGreaterThanOrEqualTo(lsn % SEG);
+    }
+
     private long slotRestartLsn() {
         return lsn(source.psql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '" + SLOT + "'"));
     }
@@ -195,8 +229,9 @@ class WalReceiveIT {
         long off = lsn % SEG;
         Map<String, Integer> copies = walCopies();
         String name = String.format("%08X%08X%08X", 1, seg / 256, seg % 256);
-        String prev = String.format("%08X%08X%08X", 1, (seg - 1) / 256, (seg - 1) % 256);
-        assertThat(copies).as("segment before the slot's restart_lsn").containsKey(prev);
+        for (long s = firstSegment; s < seg; s++) {
+            assertThat(copies).as("segment before the slot's restart_lsn").containsKey(String.format("%08X%08X%08X", 1, s / 256, s % 256));
+        }
         if (off > 0 && !copies.containsKey(name)) {
             long longest = partials().getOrDefault(name, 0L);
             assertThat(longest).as("partial copy of " + name + " against slot restart_lsn offset " + off).isGreaterThanOrEqualTo(off);
