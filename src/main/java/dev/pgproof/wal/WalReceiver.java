@@ -102,6 +102,7 @@ public final class WalReceiver {
     public void run(Connector connector) {
         startWatchdog();
         long failingSince = 0;
+        String slotBusy = null;
         long backoff = 1000;
         try {
             while (!stop) {
@@ -126,10 +127,13 @@ public final class WalReceiver {
                         return;
                     }
                     if (e instanceof SQLException && "55006".equals(((SQLException) e).getSQLState())) {
-                        throw new PgproofException(ExitCode.LOCKED, "cluster \"" + cluster + "\": " + firstLine(e.getMessage()),
-                                "another wal-receive (or a standby) uses replication slot \"" + o.slot() + "\"; stop it, or give this one its own --slot");
+                        // Another receiver, or the server process of our own previous connection that has not noticed it is gone.
+                        slotBusy = firstLine(e.getMessage());
+                        retryNote("replication slot \"" + o.slot() + "\" is in use (" + slotBusy + ")");
+                    } else {
+                        slotBusy = null;
+                        retryNote((e instanceof SQLException ? "replication connection lost: " : "") + firstLine(e.getMessage()));
                     }
-                    retryNote((e instanceof SQLException ? "replication connection lost: " : "") + firstLine(e.getMessage()));
                 }
                 if (stop) {
                     return;
@@ -137,6 +141,11 @@ public final class WalReceiver {
                 long now = System.nanoTime();
                 if (failingSince == 0) {
                     failingSince = now;
+                }
+                if (now - failingSince > o.retrySeconds() * 1_000_000_000L && slotBusy != null) {
+                    throw new PgproofException(ExitCode.LOCKED, "wal-receive for cluster \"" + cluster + "\" gave up after " + o.retrySeconds()
+                            + " s: " + slotBusy, "another wal-receive (or a standby) uses replication slot \"" + o.slot()
+                                    + "\"; stop it, or give this one its own --slot");
                 }
                 if (now - failingSince > o.retrySeconds() * 1_000_000_000L) {
                     throw new PgproofException(ExitCode.CONNECT, "wal-receive for cluster \"" + cluster + "\" gave up: no working replication "
