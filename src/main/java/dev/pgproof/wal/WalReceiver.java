@@ -198,6 +198,11 @@ public final class WalReceiver {
                     throw new IOException("replication slot \"" + o.slot() + "\" vanished right after it was created");
                 }
             }
+            if (slot[0] == 0) {
+                Log.warn("wal-receive: cluster \"%s\": replication slot \"%s\" has no restart_lsn (created without reserving WAL, or "
+                        + "invalidated by max_slot_wal_keep_size); streaming from the server's position %s: WAL before it is only in the archive",
+                        cluster, o.slot(), WalFileName.formatLsn(xlogpos));
+            }
             long start = slot[0] != 0 ? slot[0] : xlogpos;
             timeline = slot[1] != 0 ? (int) slot[1] : serverTli;
             if (timeline != serverTli) {
