@@ -65,6 +65,8 @@ public final class WalReceiver {
     private long unstoredSince;
     private boolean lastWasPartial;
     private boolean statusDue;
+    /** Whether the current session received anything from the server (then a failure starts a new retry period). */
+    private boolean progressed;
 
     public WalReceiver(String cluster, ClusterIdentity identity, WalArchive archive, Compression compression, int level, Options o) {
         this.cluster = cluster;
@@ -106,15 +108,12 @@ public final class WalReceiver {
         long backoff = 1000;
         try {
             while (!stop) {
+                progressed = false;
                 try {
                     beat("connecting");
-                    boolean streamedSomething = session(connector);
+                    session(connector);
                     if (stop) {
                         return;
-                    }
-                    if (streamedSomething) {
-                        failingSince = 0;
-                        backoff = 1000;
                     }
                 } catch (PgproofException e) {
                     ExitCode c = e.exitCode();
@@ -139,6 +138,11 @@ public final class WalReceiver {
                     return;
                 }
                 long now = System.nanoTime();
+                if (progressed) {
+                    // The connection worked before it failed: the retry limit counts from now.
+                    failingSince = 0;
+                    backoff = 1000;
+                }
                 if (failingSince == 0) {
                     failingSince = now;
                 }
@@ -164,8 +168,8 @@ public final class WalReceiver {
         Log.warn("wal-receive: cluster \"%s\": %s; reconnecting (resumes from replication slot \"%s\", nothing is lost)", cluster, why, o.slot());
     }
 
-    /** One replication connection, from its start to its end; true if it stored or received anything. */
-    private boolean session(Connector connector) throws SQLException, IOException {
+    /** One replication connection, from its start to its end (a stop request); a failure throws. */
+    private void session(Connector connector) throws SQLException, IOException {
         try (Connection conn = connector.connect()) {
             beat("identifying the server");
             long sysid;
@@ -233,7 +237,7 @@ public final class WalReceiver {
             Log.info("wal-receive: cluster \"%s\": streaming from %s on timeline %d (segment %s) through slot \"%s\" (slot restart_lsn %s, server at %s)",
                     cluster, WalFileName.formatLsn(segStart), timeline, segName(), o.slot(), slot[0] == 0 ? "none" : WalFileName.formatLsn(slot[0]),
                     WalFileName.formatLsn(xlogpos));
-            return stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
+            stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
         }
     }
 
@@ -272,13 +276,12 @@ public final class WalReceiver {
         Log.info("wal-receive: cluster \"%s\": stored %s%s", cluster, name, r.alreadyStored() ? " (already stored)" : "");
     }
 
-    private boolean stream(CopyDual copy) throws SQLException, IOException {
+    private void stream(CopyDual copy) throws SQLException, IOException {
         long lastHeard = System.nanoTime();
         long lastStatus = 0;
         long lastPartial = System.nanoTime();
         long lastReport = System.nanoTime();
         boolean pinged = false;
-        boolean any = false;
         sendStatus(copy, false);
         while (true) {
             beat("streaming");
@@ -286,7 +289,7 @@ public final class WalReceiver {
                 storePartial();
                 sendStatus(copy, false);
                 Log.info("wal-receive: cluster \"%s\": stopped; stored through %s (%s)", cluster, WalFileName.formatLsn(stored), storedWhat());
-                return any;
+                return;
             }
             byte[] msg = copy.readFromCopy(false);
             long now = System.nanoTime();
@@ -301,7 +304,6 @@ public final class WalReceiver {
                     lastPartial = System.nanoTime();
                     sendStatus(copy, false);
                     lastStatus = System.nanoTime();
-                    any = true;
                 }
                 if (now - lastStatus >= o.statusIntervalMs() * 1_000_000L) {
                     sendStatus(copy, false);
@@ -324,6 +326,7 @@ public final class WalReceiver {
             }
             lastHeard = now;
             pinged = false;
+            progressed = true;
             ByteBuffer b = ByteBuffer.wrap(msg);
             byte type = b.get();
             if (type == 'w') {
@@ -336,7 +339,6 @@ public final class WalReceiver {
                 }
                 serverEnd = Math.max(serverEnd, walEnd);
                 append(msg, b.position(), msg.length - b.position());
-                any = true;
                 if (len > partialLen && System.nanoTime() - lastPartial >= o.partialIntervalMs() * 1_000_000L) {
                     storePartial();
                     lastPartial = System.nanoTime();
