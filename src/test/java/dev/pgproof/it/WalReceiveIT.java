@@ -186,6 +186,8 @@ class WalReceiveIT {
         assertThat(end / SEG).as("restore point and end in one segment").isEqualTo(point / SEG);
         assertThat(walCopies()).as("the segment of the target is not archived").doesNotContainKey(segment);
         assertThat(receiver.stderr()).doesNotContain("stored segment " + segment);
+        PgCluster.ProcessResult verify = Pgproof.run("verify", "--cluster", CLUSTER, "--repo", repo.toString()).assertOk("verify");
+        assertThat(verify.stderr()).containsPattern(" WAL files, [12] streamed partial cop(y|ies), ");
         String info = Pgproof.run("info", "--cluster", CLUSTER, "--repo", repo.toString()).assertOk("info").stdout();
         assertThat(info).contains("streamed (wal-receive): segment " + segment).contains("with the streamed partial copy");
 
