@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "pgproof", mixinStandardHelpOptions = true, versionProvider = Cli.Version.class,
         description = "Continuous backup for PostgreSQL that talks to the right cluster, or to none.",
-        subcommands = {InitCommand.class, ArchivePushCommand.class, ArchiveGetCommand.class, AgentCommand.class, BackupCommand.class, RestoreCommand.class,
+        subcommands = {InitCommand.class, ArchivePushCommand.class, ArchiveGetCommand.class, AgentCommand.class, WalReceiveCommand.class, BackupCommand.class, RestoreCommand.class,
             ExpireCommand.class, InfoCommand.class, VerifyCommand.class, ProveCommand.class, ClustersCommand.class, CheckCommand.class,
             DemoCommand.class, ProbeCommand.class, CommandLine.HelpCommand.class},
         footerHeading = "%nExit codes:%n", footer = "%s")

@@ -106,6 +106,10 @@ final class InfoCommand implements Callable<Integer> {
                 System.out.printf("    CONFLICT: %s is stored with two different contents%n", c);
             }
         }
+        if (i.streamed() != null) {
+            System.out.printf("  streamed (wal-receive): segment %s being received, stored to LSN %s (%s)%n", i.streamed().segment(),
+                    i.streamed().toLsn(), Sizes.bytes(i.streamed().bytes()));
+        }
         RepoInfo.Proof p = i.newestProof();
         if (p == null) {
             System.out.println("  newest proof: none (run: pgproof prove --cluster " + i.name() + ")");
@@ -118,8 +122,9 @@ final class InfoCommand implements Callable<Integer> {
         if (win == null) {
             System.out.println("  point-in-time restore: not possible (no complete backup with its WAL)");
         } else {
-            System.out.printf("  point-in-time restore: from %s (end of backup %s, LSN %s) to LSN %s (end of %s)%n", win.fromTime(),
-                    win.fromBackup(), win.fromLsn(), win.toLsn(), win.toWal());
+            System.out.printf("  point-in-time restore: from %s (end of backup %s, LSN %s) to LSN %s (end of %s)%s%n", win.fromTime(),
+                    win.fromBackup(), win.fromLsn(), win.toLsn(), win.toWal(),
+                    win.streamedToLsn() == null ? "" : ", and on to LSN " + win.streamedToLsn() + " with the streamed partial copy");
         }
     }
 }

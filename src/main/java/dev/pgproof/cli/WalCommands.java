@@ -102,7 +102,21 @@ final class WalCommands {
             Log.info("archive-get: restored %s for cluster \"%s\" from the prefetch spool (checksum verified, %d ms)", name,
                     ctx.layout().cluster(), (System.nanoTime() - t0) / 1_000_000);
         } else {
-            long stored = get.get(name, target);
+            long stored;
+            try {
+                stored = get.get(name, target);
+            } catch (PgproofException e) {
+                ArchiveGet.Streamed st = e.exitCode() == ExitCode.NOT_FOUND ? get.getStreamed(name, target) : null;
+                if (st == null) {
+                    throw e;
+                }
+                // The end of the WAL: the segment wal-receive was still receiving. Nothing is prefetched after it.
+                Log.info("archive-get: restored %s for cluster \"%s\" from the streamed partial copy (%s of WAL, to %s, the rest zeros; %d ms)",
+                        name, ctx.layout().cluster(), Sizes.bytes(st.walBytes()),
+                        dev.pgproof.wal.WalFileName.formatLsn(dev.pgproof.wal.WalFileName.segmentStartLsn(name, id.walSegmentSize()) + st.walBytes()),
+                        (System.nanoTime() - t0) / 1_000_000);
+                return 0;
+            }
             Log.info("archive-get: restored %s for cluster \"%s\" (%s stored, %d ms)", name, ctx.layout().cluster(), Sizes.bytes(stored),
                     (System.nanoTime() - t0) / 1_000_000);
         }

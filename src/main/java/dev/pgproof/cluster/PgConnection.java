@@ -37,6 +37,33 @@ public final class PgConnection {
                 + java.net.URLEncoder.encode(database, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20"), p);
     }
 
+    /**
+     * A physical replication connection (replication=true, simple query protocol) to the same
+     * endpoint; {@code socketTimeoutSeconds} bounds every read of a message once it has begun.
+     */
+    public static Connection openReplication(Endpoint ep, String user, int connectTimeoutSeconds, int socketTimeoutSeconds) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", user);
+        p.setProperty("ApplicationName", "pgproof_wal_receive");
+        p.setProperty("connectTimeout", Integer.toString(connectTimeoutSeconds));
+        p.setProperty("loginTimeout", Integer.toString(connectTimeoutSeconds));
+        p.setProperty("socketTimeout", Integer.toString(socketTimeoutSeconds));
+        p.setProperty("tcpKeepAlive", "true");
+        p.setProperty("replication", "true");
+        p.setProperty("preferQueryMode", "simple");
+        p.setProperty("assumeMinServerVersion", "9.4");
+        String host = "localhost";
+        if (ep.isSocket()) {
+            p.setProperty("socketFactory", "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg");
+            p.setProperty("socketFactoryArg", ep.socketDirectory() + "/.s.PGSQL." + ep.port());
+            p.setProperty("sslmode", "disable");
+        } else {
+            host = ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
+            p.setProperty("sslmode", "prefer");
+        }
+        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/postgres", p);
+    }
+
     public static String queryString(Connection c, String sql) throws SQLException {
         try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
             return rs.next() ? rs.getString(1) : null;

@@ -8,6 +8,7 @@ import dev.pgproof.storage.Storage;
 import dev.pgproof.util.Log;
 import dev.pgproof.util.Sizes;
 import dev.pgproof.util.TestHooks;
+import dev.pgproof.wal.StreamedWal;
 import dev.pgproof.wal.WalArchive;
 import dev.pgproof.wal.WalFileName;
 import java.io.IOException;
@@ -135,6 +136,20 @@ public final class Expire {
             if (walFiles > 0) {
                 Log.info("%s %d WAL file%s from %s to %s: older than the start of the oldest kept backup (%s, WAL %s)", verb, walFiles,
                         walFiles == 1 ? "" : "s", from, to, plan.keep().get(0).label(), plan.keep().get(0).startWal());
+            }
+            // wal-receive's partial copies: of a segment that is archived whole, or older than any kept backup needs.
+            int partials = 0;
+            for (StreamedWal.Partial p : new StreamedWal(storage, layout).all()) {
+                if (all.containsKey(p.segment()) || WalFileName.segmentNumber(p.segment(), segSize) < first) {
+                    if (!dryRun) {
+                        storage.delete(p.key());
+                    }
+                    partials++;
+                }
+            }
+            if (partials > 0) {
+                Log.info("%s %d streamed partial cop%s of segments archived whole or older than the oldest kept backup", verb, partials,
+                        partials == 1 ? "y" : "ies");
             }
         }
         long[] leftoverBytes = new long[1];

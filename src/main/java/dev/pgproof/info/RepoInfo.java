@@ -9,6 +9,7 @@ import dev.pgproof.repo.ProofCatalog;
 import dev.pgproof.repo.ProofRecord;
 import dev.pgproof.repo.RepoLayout;
 import dev.pgproof.storage.Storage;
+import dev.pgproof.wal.StreamedWal;
 import dev.pgproof.wal.WalArchive;
 import dev.pgproof.wal.WalFileName;
 import dev.pgproof.wal.WalRanges;
@@ -22,7 +23,10 @@ import java.util.TreeSet;
 /** What `pgproof info` reports about one cluster in a repository (also its JSON form, docs/json-output.md). */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record RepoInfo(String name, Identity identity, List<Backup> backups, List<Incomplete> incompleteBackups, Wal wal,
-        Window recoveryWindow, Proof newestProof) {
+        Window recoveryWindow, Proof newestProof, Streamed streamed) {
+
+    /** The newest partial copy wal-receive stored: the segment it was receiving and the LSN the copy reaches. */
+    public record Streamed(String segment, String toLsn, long bytes) {}
 
     public record Identity(String systemIdentifier, int pgVersion, int walSegmentSize, int blockSize, boolean dataChecksums) {}
 
@@ -48,7 +52,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
             List<String> conflicting) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Window(String fromBackup, String fromTime, String fromLsn, String toLsn, String toWal) {}
+    public record Window(String fromBackup, String fromTime, String fromLsn, String toLsn, String toWal, String streamedToLsn) {}
 
     /** The newest proof of the cluster (by finishedAt), passed or failed, with the names of the checks that failed. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -98,6 +102,18 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
         }
         Wal wal = new Wal(new ArrayList<>(tlis), segs.isEmpty() ? null : name(all, segs.first(), seg),
                 segs.isEmpty() ? null : name(all, segs.last(), seg), segs.size(), ranges, gaps, conflicting);
+        Streamed streamed = null;
+        StreamedWal.Partial newest = null;
+        for (StreamedWal.Partial p : new StreamedWal(storage, layout).all()) {
+            if (newest == null || p.segment().compareTo(newest.segment()) > 0
+                    || (p.segment().equals(newest.segment()) && p.length() > newest.length())) {
+                newest = p;
+            }
+        }
+        if (newest != null && !all.containsKey(newest.segment())) {
+            streamed = new Streamed(newest.segment(), WalFileName.formatLsn(WalFileName.segmentStartLsn(newest.segment(), seg) + newest.length()),
+                    newest.length());
+        }
         Window window = null;
         for (BackupManifest m : complete) {
             long start = WalFileName.segmentNumber(m.startWal(), seg);
@@ -112,8 +128,11 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 while (fromTli.contains(end + 1)) {
                     end++;
                 }
+                // The segment wal-receive is receiving continues the archive: the window reaches as far as its copy.
+                boolean continues = streamed != null && WalFileName.segmentNumber(streamed.segment(), seg) == end + 1
+                        && Integer.compareUnsigned(WalFileName.timeline(streamed.segment()), m.timeline()) >= 0;
                 window = new Window(m.label(), m.stopTime(), m.stopLsn(), WalFileName.formatLsn((end + 1) * seg),
-                        name(all, end, seg));
+                        name(all, end, seg), continues ? streamed.toLsn() : null);
                 break;
             }
         }
@@ -121,7 +140,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 p.finishedAt(), p.passed(), p.target(), p.reachedLsn(), p.reachedTime(), p.checks().size(),
                 p.checks().stream().filter(c -> !c.passed()).map(ProofRecord.Check::name).toList())).orElse(null);
         return new RepoInfo(cluster, new Identity(id.systemIdentifierString(), id.pgVersion(), id.walSegmentSize(), id.blockSize(),
-                id.dataChecksums()), backups, incomplete, wal, window, proof);
+                id.dataChecksums()), backups, incomplete, wal, window, proof, streamed);
     }
 
     private static PageChecksums pageChecksums(BackupManifest m) {

@@ -48,6 +48,21 @@ public final class RepoLayout {
         return walSearchPrefix(walFileName) + sha256 + "." + c.extension;
     }
 
+    /** Where wal-receive keeps the segment it is streaming, as partial copies (see docs/repository-format.md). */
+    public String streamPrefix() {
+        return cluster + "/stream/";
+    }
+
+    /** Prefix that finds every streamed partial copy of one segment. */
+    public String streamSearchPrefix(String segment) {
+        return streamPrefix() + segment + ".";
+    }
+
+    /** A streamed partial copy: the first {@code length} bytes of a segment, with their SHA-256. */
+    public String streamKey(String segment, long length, String sha256, Compression c) {
+        return streamSearchPrefix(segment) + String.format("%08X", length) + ".partial-" + sha256 + "." + c.extension;
+    }
+
     public String backupPrefix() {
         return cluster + "/backup/";
     }

@@ -14,6 +14,7 @@ import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import dev.pgproof.util.Progress;
 import dev.pgproof.util.Sizes;
+import dev.pgproof.wal.StreamedWal;
 import dev.pgproof.wal.TimelineForks;
 import dev.pgproof.wal.WalArchive;
 import dev.pgproof.wal.WalFileName;
@@ -248,8 +249,20 @@ public final class Verifier {
                 tasks.add(() -> checkWal(w, kind, pages, historyText));
             }
         }
-        Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %s to read, %d jobs",
-                cluster, storage.describe(), complete.size(), files, chunks, walFiles, Sizes.bytes(totalBytes), jobs);
+        List<StreamedWal.Partial> streamed;
+        try {
+            streamed = new StreamedWal(storage, layout).all();
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not list cluster \"" + cluster + "\" in repository \"" + storage.describe()
+                    + "\": " + e.getMessage(), "check that the repository is mounted and readable by this OS user");
+        }
+        for (StreamedWal.Partial p : streamed) {
+            totalBytes += p.length();
+            tasks.add(() -> checkStreamed(p, id));
+        }
+        Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %d streamed partial "
+                + "cop%s, %s to read, %d jobs", cluster, storage.describe(), complete.size(), files, chunks, walFiles, streamed.size(),
+                streamed.size() == 1 ? "y" : "ies", Sizes.bytes(totalBytes), jobs);
         long bytes = runAll(tasks, problems, totalBytes);
         checkContinuity(id, wal, historyText, complete, problems);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -406,6 +419,27 @@ public final class Verifier {
     }
 
     /** Decompresses one stored WAL file, checks the SHA-256 in its name, and its page headers or history text. */
+    /** A copy wal-receive stored of the segment it was receiving: its content against its name, its header against the pin. */
+    private TaskResult checkStreamed(StreamedWal.Partial p, ClusterIdentity id) {
+        String cluster = layout.cluster();
+        List<Problem> out = new ArrayList<>();
+        try {
+            byte[] d = new StreamedWal(storage, layout).readVerified(p);
+            WalHeader h = WalHeader.parse(java.util.Arrays.copyOf(d, Math.min(40, d.length)), p.key());
+            if (h.systemIdentifier() != id.systemIdentifier()) {
+                out.add(new Problem(cluster, Problem.Kind.WAL_HEADER, p.key(), "streamed partial copy of " + p.segment()
+                        + " belongs to system identifier " + Long.toUnsignedString(h.systemIdentifier())));
+            }
+        } catch (NoSuchFileException e) {
+            // replaced by a longer copy, or by the complete segment, while verify ran: normal for a running wal-receive
+        } catch (WalArchive.CorruptWalException e) {
+            out.add(new Problem(cluster, Problem.Kind.WAL_CORRUPT, p.key(), e.getMessage() + "; archive-get refuses it"));
+        } catch (IOException e) {
+            out.add(new Problem(cluster, Problem.Kind.UNREADABLE, p.key(), "cannot be read: " + oneLine(e)));
+        }
+        return new TaskResult(out, p.length());
+    }
+
     private TaskResult checkWal(WalArchive.StoredWal w, WalFileName.Kind kind, WalPageCheck pages, Map<Integer, String> historyText) {
         String cluster = layout.cluster();
         List<Problem> out = new ArrayList<>();

@@ -100,6 +100,56 @@ public final class ArchiveGet {
         return new Fetched(data, copies.get(0));
     }
 
+    /** What {@link #getStreamed} served: the partial copy and how many bytes of WAL it holds. */
+    public record Streamed(StreamedWal.Partial partial, long walBytes) {}
+
+    /**
+     * For a segment the archive does not hold: the longest partial copy wal-receive stored of it,
+     * verified, padded with zeros to the segment size (replay stops at the zeros as at the end of WAL).
+     * Null when there is none; throws like {@link #fetch} when the repository fails or the copy is bad.
+     */
+    public Streamed getStreamed(String name, Path dest) {
+        if (WalFileName.kindOf(name) != WalFileName.Kind.SEGMENT) {
+            return null;
+        }
+        String repo = archive.storage().describe();
+        StreamedWal streamed = new StreamedWal(archive.storage(), archive.layout());
+        StreamedWal.Partial p;
+        byte[] data;
+        try {
+            p = streamed.longest(name);
+            if (p == null) {
+                return null;
+            }
+            data = streamed.readVerified(p);
+        } catch (WalArchive.CorruptWalException e) {
+            throw new PgproofException(ExitCode.GET_CORRUPT, e.getMessage(),
+                    "recovery stops here rather than replaying bad WAL; restore to a target before it");
+        } catch (java.nio.file.NoSuchFileException e) {
+            return null; // replaced by a longer copy or by the complete segment between listing and reading; PostgreSQL asks again
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.GET_FAILED, "could not read the streamed copy of WAL file \"" + name + "\" from repository \""
+                    + repo + "\": " + e.getMessage(), "recovery stops here rather than ending early; fix access to the repository and start PostgreSQL again");
+        }
+        if (data.length < 40 || data.length > identity.walSegmentSize()) {
+            throw new PgproofException(ExitCode.GET_CORRUPT, "streamed copy \"" + p.key() + "\" holds " + data.length + " bytes, not part of a "
+                    + identity.walSegmentSize() + "-byte segment", "run pgproof verify --cluster " + archive.layout().cluster());
+        }
+        try {
+            WalHeader h = WalHeader.parse(java.util.Arrays.copyOf(data, 40), p.key());
+            long expected = recovering != null ? recovering : identity.systemIdentifier();
+            if (h.systemIdentifier() != expected) {
+                throw new PgproofException(ExitCode.NOT_FOUND, "WAL file \"" + name + "\": the streamed copy belongs to system identifier "
+                        + Long.toUnsignedString(h.systemIdentifier()) + ", not to the identity " + Long.toUnsignedString(expected) + " being recovered");
+            }
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.GET_CORRUPT, "streamed copy \"" + p.key() + "\" has no valid page header: " + e.getMessage(),
+                    "run pgproof verify --cluster " + archive.layout().cluster());
+        }
+        write(java.util.Arrays.copyOf(data, identity.walSegmentSize()), dest);
+        return new Streamed(p, data.length);
+    }
+
     /** Writes a file via a temporary name and a rename, so a reader never sees part of it. */
     static void write(byte[] data, Path dest) {
         Path tmp = dest.resolveSibling(dest.getFileName() + ".pgproof.tmp");

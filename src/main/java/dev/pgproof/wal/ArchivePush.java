@@ -68,7 +68,16 @@ public final class ArchivePush {
             throw unreadable(file, e);
         }
         if (fileSize <= IN_MEMORY_MAX) {
-            return pushInMemory(file, name, kind);
+            CompletableFuture<List<WalArchive.StoredWal>> listing = CompletableFuture.supplyAsync(() -> find(name), Background.POOL);
+            byte[] data;
+            try {
+                data = Files.readAllBytes(file);
+            } catch (NoSuchFileException e) {
+                throw missing(file);
+            } catch (IOException e) {
+                throw unreadable(file, e);
+            }
+            return pushInMemory(name, kind, data, file.toString(), listing);
         }
         // A large segment (initdb --wal-segsize up to 1 GiB) is streamed in three passes.
         // Pass 1: checksum, size and (for segments) the page header.
@@ -95,9 +104,31 @@ public final class ArchivePush {
         }
         String sha = Hashes.hex(md.digest());
         if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
-            checkSegment(file, name, size, head, headLen);
+            checkSegment(file.toString(), name, size, head, headLen);
         }
+        return store(name, sha, size, () -> Files.newInputStream(file));
+    }
 
+    /**
+     * Stores WAL content held in memory (a segment wal-receive assembled from the stream, or a
+     * timeline history file it fetched) with the same checks, no-replace rule and read-back as a file.
+     */
+    public Result push(String name, byte[] data, String source) {
+        WalFileName.Kind kind;
+        try {
+            kind = WalFileName.kindOf(name);
+        } catch (IllegalArgumentException e) {
+            throw new PgproofException(ExitCode.WAL_REJECTED, "\"" + name + "\" is not a WAL segment, .partial, .history or .backup file name");
+        }
+        return pushInMemory(name, kind, data, source, CompletableFuture.supplyAsync(() -> find(name), Background.POOL));
+    }
+
+    /** Where the content to store comes from (opened again for the write, after the checksum pass). */
+    private interface Source {
+        InputStream open() throws IOException;
+    }
+
+    private Result store(String name, String sha, long size, Source source) {
         List<WalArchive.StoredWal> existing = find(name);
         if (!existing.isEmpty()) {
             return sameOrFail(name, sha, existing, size);
@@ -108,7 +139,7 @@ public final class ArchivePush {
         long stored;
         try (Storage.Writer w = storage.create(key)) {
             dev.pgproof.io.CountingOutputStream counter = new dev.pgproof.io.CountingOutputStream(w.stream());
-            try (InputStream in = Files.newInputStream(file); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
+            try (InputStream in = source.open(); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
                 in.transferTo(z);
             }
             stored = counter.count();
@@ -119,15 +150,8 @@ public final class ArchivePush {
                 // A concurrent push of the same content stored it first: that is success.
                 return new Result(name, true, size, stored, key);
             }
-        } catch (dev.pgproof.storage.RepositoryFullException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "repository \"" + storage.describe() + "\" is full: could not store WAL file \""
-                    + name + "\" for cluster \"" + cluster + "\" (" + e.reason() + ")",
-                    "nothing was stored; PostgreSQL keeps the segment in pg_wal and retries, so pg_wal grows until the repository has room",
-                    "free space: pgproof expire --cluster " + cluster + " removes what the retention policy no longer keeps; or enlarge the file system");
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not store WAL file \"" + name + "\" in repository \""
-                    + storage.describe() + "\": " + e.getMessage(),
-                    "check free space and permissions of the repository; PostgreSQL keeps the segment and retries");
+            throw storeFailed(name, storage, e);
         }
         // Re-check what was stored: read it back, decompress, compare the checksum.
         try {
@@ -144,22 +168,16 @@ public final class ArchivePush {
 
     /**
      * The path for segments of the usual sizes: the repository is listed (a round trip on S3) while
-     * the file is read once, then its SHA-256 is computed on a second thread while this one compresses. The stored object is read back and compared byte for byte with what was written, and the
-     * compressed copy is decompressed and compared with the file, so what is stored is known to
+     * the file is read once (or for wal-receive, the content is already in memory), then its SHA-256
+     * is computed on a second thread while this one compresses. The stored object is read back and
+     * compared byte for byte with what was written, and the compressed copy is decompressed and
+     * compared with the content, so what is stored is known to
      * decompress to content with the SHA-256 in its name; as strong as re-hashing the stored copy.
      */
-    private Result pushInMemory(Path file, String name, WalFileName.Kind kind) {
-        CompletableFuture<List<WalArchive.StoredWal>> listing = CompletableFuture.supplyAsync(() -> find(name), Background.POOL);
-        byte[] data;
-        try {
-            data = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw missing(file);
-        } catch (IOException e) {
-            throw unreadable(file, e);
-        }
+    private Result pushInMemory(String name, WalFileName.Kind kind, byte[] data, String source,
+            CompletableFuture<List<WalArchive.StoredWal>> listing) {
         if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
-            checkSegment(file, name, data.length, data, Math.min(data.length, 40));
+            checkSegment(source, name, data.length, data, Math.min(data.length, 40));
         }
         CompletableFuture<String> hashing = CompletableFuture.supplyAsync(() -> Hashes.hex(Hashes.sha256().digest(data)), Background.POOL);
         List<WalArchive.StoredWal> existing = join(listing);
@@ -191,13 +209,11 @@ public final class ArchivePush {
                 return new Result(name, true, data.length, packed.length, key);
             }
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not store WAL file \"" + name + "\" in repository \""
-                    + storage.describe() + "\": " + e.getMessage(),
-                    "check free space and permissions of the repository; PostgreSQL keeps the segment and retries");
+            throw storeFailed(name, storage, e);
         }
         try {
             if (!join(roundTrip)) {
-                throw new IOException(compression.id + " compression of \"" + file + "\" does not decompress to the file");
+                throw new IOException(compression.id + " compression of \"" + source + "\" does not decompress to the file");
             }
             byte[] back;
             try (InputStream in = storage.open(key)) {
@@ -212,6 +228,19 @@ public final class ArchivePush {
                     + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
         }
         return new Result(name, false, data.length, packed.length, key);
+    }
+
+    private PgproofException storeFailed(String name, Storage storage, IOException e) {
+        String cluster = archive.layout().cluster();
+        if (e instanceof dev.pgproof.storage.RepositoryFullException full) {
+            return new PgproofException(ExitCode.REPOSITORY, "repository \"" + storage.describe() + "\" is full: could not store WAL file \""
+                    + name + "\" for cluster \"" + cluster + "\" (" + full.reason() + ")",
+                    "nothing was stored; PostgreSQL keeps the segment in pg_wal and retries, so pg_wal grows until the repository has room",
+                    "free space: pgproof expire --cluster " + cluster + " removes what the retention policy no longer keeps; or enlarge the file system");
+        }
+        return new PgproofException(ExitCode.REPOSITORY, "could not store WAL file \"" + name + "\" in repository \""
+                + storage.describe() + "\": " + e.getMessage(),
+                "check free space and permissions of the repository; PostgreSQL keeps the segment and retries");
     }
 
     private boolean decompressesTo(byte[] packed, byte[] data) {
@@ -253,7 +282,7 @@ public final class ArchivePush {
         });
     }
 
-    private void checkSegment(Path file, String name, long size, byte[] head, int headLen) {
+    private void checkSegment(String file, String name, long size, byte[] head, int headLen) {
         String cluster = archive.layout().cluster();
         if (size != identity.walSegmentSize()) {
             throw new PgproofException(ExitCode.WAL_REJECTED, "WAL file \"" + file + "\" is " + size + " bytes, but cluster \"" + cluster

@@ -64,6 +64,13 @@ class ExpireTest {
                 "000000010000000000000005")) {
             put(layout.walKey(seg, "0".repeat(64), dev.pgproof.io.Compression.ZSTD), "wal");
         }
+        // wal-receive's partial copies: older than any kept backup needs, of an archived segment, of the segment being received.
+        String oldCopy = layout.streamKey("000000010000000000000002", 100, "1".repeat(64), dev.pgproof.io.Compression.ZSTD);
+        String archivedCopy = layout.streamKey("000000010000000000000005", 200, "2".repeat(64), dev.pgproof.io.Compression.ZSTD);
+        String liveCopy = layout.streamKey("000000010000000000000006", 300, "3".repeat(64), dev.pgproof.io.Compression.ZSTD);
+        for (String k : List.of(oldCopy, archivedCopy, liveCopy)) {
+            put(k, "partial");
+        }
 
         // A recovery window of 7 days keeps F2 (in it) and I1 (the newest before it), not F1.
         Expire.Result r = new Expire(storage, layout, SEG).run(new Retention.Policy(null, 7), false);
@@ -75,6 +82,7 @@ class ExpireTest {
         // WAL from the start of I1 (segment 3) on is kept.
         assertThat(storage.list(layout.walPrefix())).extracting(o -> o.key().substring(o.key().lastIndexOf('/') + 1, o.key().lastIndexOf('/') + 25))
                 .containsExactly("000000010000000000000003", "000000010000000000000005");
+        assertThat(storage.list(layout.streamPrefix())).extracting(Storage.ObjectInfo::key).containsExactly(liveCopy);
 
         BackupCatalog.Entry f1 = new BackupCatalog(storage, layout).load("F1");
         assertThat(f1.complete()).isFalse();

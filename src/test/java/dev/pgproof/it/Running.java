@@ -108,6 +108,20 @@ final class Running implements AutoCloseable {
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
     }
 
+    /**
+     * SIGTERM to pgproof itself, then waits for it to end. Not to runuser: that kills its child with
+     * SIGKILL two seconds after passing SIGTERM on, and exits 143 itself.
+     */
+    PgCluster.ProcessResult terminate(Duration timeout) throws InterruptedException {
+        List<ProcessHandle> tree = process.descendants().toList();
+        if (tree.isEmpty()) {
+            process.destroy();
+        } else {
+            tree.forEach(ProcessHandle::destroy);
+        }
+        return waitFor(timeout);
+    }
+
     PgCluster.ProcessResult waitFor(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             killTree();
