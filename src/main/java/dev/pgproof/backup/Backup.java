@@ -110,6 +110,7 @@ public final class Backup {
         if (label == null) {
             label = newLabel();
         }
+        Log.timing("archiving checked, prior backup chosen, label %s", label);
         Instant startTime = Instant.now();
         String timezone;
         Map<Integer, Path> tablespaces = new TreeMap<>();
@@ -124,6 +125,7 @@ public final class Backup {
                     tablespaces.put(rs.getInt(1), Path.of(rs.getString(2)));
                 }
             }
+            Log.timing("time zone and tablespaces read");
             Log.info("backup %s of cluster \"%s\": starting (%s checkpoint)", label, name, opt.startFast() ? "fast" : "spread");
             try (PreparedStatement ps = cluster.connection().prepareStatement(
                     "SELECT l::text, (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_backup_start(?, ?) AS l")) {
@@ -173,12 +175,7 @@ public final class Backup {
      */
     private String resumable() {
         try {
-            String found = null;
-            for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
-                if (!e.complete() && !e.expired() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
-                    found = e.label();
-                }
-            }
+            String found = new BackupCatalog(storage, layout).newestIncompleteFull();
             if (found == null) {
                 return null;
             }
@@ -377,6 +374,7 @@ public final class Backup {
         if (!leftovers.isEmpty()) {
             removeUnused(label, all, pgRef.key());
         }
+        Log.timing("backup_label and backup_manifest stored");
         waitForWal(label, timeline, startWal, stopWal);
 
         long size = 0;
@@ -408,6 +406,7 @@ public final class Backup {
             String sha = catalog.writeManifest(m);
             TestHooks.pause("backup-before-complete", label);
             catalog.markComplete(label, sha);
+            Log.timing("manifest written, marked complete");
         } catch (IOException e) {
             throw repoError(e);
         }
@@ -693,6 +692,7 @@ public final class Backup {
         long deadline = System.nanoTime() + opt.archiveTimeoutSeconds() * 1_000_000_000L;
         long begin = System.nanoTime();
         long lastReport = begin;
+        long pause = 10;
         Log.info("backup %s: waiting for WAL %s to %s to reach the repository", label, startWal, stopWal);
         for (long seg = first; seg <= last; ) {
             String wal = WalFileName.segmentName(timeline, seg, segSize);
@@ -716,7 +716,10 @@ public final class Backup {
                 lastReport = now;
             }
             try {
-                Thread.sleep(100);
+                // The segment usually lands within a few hundred ms (one archive-push): poll every
+                // 10, 20, 40, then 50 ms, and every 250 ms after 5 s; a poll lists one directory.
+                Thread.sleep(pause);
+                pause = now - begin > 5_000_000_000L ? 250 : Math.min(50, pause * 2);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new PgproofException(ExitCode.INTERRUPTED, "backup " + label + " interrupted");

@@ -90,19 +90,23 @@ final class BackupCommand implements Callable<Integer> {
         if (!type.equals("full") && !type.equals("incr") && !type.equals("diff")) {
             throw new PgproofException(ExitCode.USAGE, "invalid backup type \"" + type + "\"", "use --type full, incr or diff");
         }
+        Log.timing("command line parsed");
         Settings s = common.settings();
         String cluster = s.cluster();
         Path pgdata = s.path(Setting.PGDATA);
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
+        Log.timing("settings read, running as the data directory's owner");
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);
+        Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
         Retention.Policy policy = ExpireCommand.policy(s);
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
         try (RepoLock lock = RepoLock.exclusive(storage, ctx.layout(), "backup", "backup");
                 LiveCluster lc = ctx.connect(pinned, storage.describe())) {
+            Log.timing("repository locked, connected");
             Backup backup = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
                     s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume, type));
             LiveCluster primary = standby(lc, s, pinned, storage);

@@ -33,6 +33,10 @@ public final class Cli implements Runnable {
 
     /** Runs a command line and returns the exit code. */
     public static int run(String[] args) {
+        Log.timing("JVM started, main entered");
+        if (args.length > 0 && (args[0].equals("backup") || args[0].equals("check"))) {
+            dev.pgproof.cluster.PgConnection.warmUp();   // these connect first thing after parsing
+        }
         installInterruptHandler();
         try {
             Integer fast = fastPath(args);

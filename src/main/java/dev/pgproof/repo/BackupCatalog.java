@@ -71,6 +71,45 @@ public final class BackupCatalog {
         return out;
     }
 
+    /**
+     * The newest full backup that is neither complete nor expired (an interrupted run a new full
+     * backup may resume), or null. Same judgement as {@link #list()}, but it lists one level of
+     * labels and reads only the markers (and, for a backup marked complete, its manifest's checksum)
+     * from the newest down, instead of listing every stored object and parsing every manifest.
+     */
+    public String newestIncompleteFull() throws IOException {
+        List<String> labels = new ArrayList<>();
+        String prefix = layout.backupPrefix();
+        for (String p : storage.listPrefixes(prefix)) {
+            labels.add(p.substring(prefix.length(), p.length() - 1));
+        }
+        labels.sort(Comparator.reverseOrder());
+        for (String label : labels) {
+            if (!label.endsWith("F")) {
+                continue;
+            }
+            byte[] marker;
+            try (InputStream in = storage.open(layout.completeMarker(label))) {
+                marker = in.readAllBytes();
+            } catch (NoSuchFileException e) {
+                if (storage.exists(layout.expiredMarker(label)) || storage.list(layout.backupDir(label)).isEmpty()) {
+                    continue;   // expired (kept for references), or an empty directory that list() would not show
+                }
+                return label;
+            }
+            byte[] manifestBytes;
+            try (InputStream in = storage.open(layout.manifest(label))) {
+                manifestBytes = in.readAllBytes();
+            } catch (NoSuchFileException e) {
+                return label;
+            }
+            if (!Hashes.sha256Hex(manifestBytes).equals(Json.MAPPER.readValue(marker, Map.class).get("manifestSha256"))) {
+                return label;
+            }
+        }
+        return null;
+    }
+
     public Entry load(String label) throws IOException {
         byte[] marker;
         try (InputStream in = storage.open(layout.completeMarker(label))) {
