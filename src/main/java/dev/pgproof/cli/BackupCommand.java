@@ -47,6 +47,20 @@ final class BackupCommand implements Callable<Integer> {
             + "reused after checking their checksums)")
     boolean noResume;
 
+    /**
+     * A backup holds about three chunk buffers per job (two read buffers, one compressed): refuse up
+     * front, with the fix, rather than run out of heap half-way (the launcher caps the heap).
+     */
+    static void checkHeap(String cluster, int jobs) {
+        long need = 3L * Backup.CHUNK_SIZE * jobs + (64L << 20);
+        long max = Runtime.getRuntime().maxMemory();
+        if (need > max) {
+            throw new PgproofException(ExitCode.CONFIG, "backup of cluster \"" + cluster + "\": " + jobs + " jobs need about " + (need >> 20)
+                    + " MiB of Java heap, but this JVM may use " + (max >> 20) + " MiB",
+                    "lower --jobs (or jobs in the configuration file), or raise the heap: PGPROOF_JAVA_OPTS=-Xmx" + ((need >> 20) + 128) + "m");
+        }
+    }
+
     /** Checks that --from-standby matches what the server is; connects to the primary when one is configured. */
     private LiveCluster standby(LiveCluster lc, Settings s, ClusterIdentity pinned, Storage storage) {
         boolean inRecovery;
@@ -101,6 +115,7 @@ final class BackupCommand implements Callable<Integer> {
         ClusterIdentity pinned = ctx.pinned(storage);
         Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
+        checkHeap(cluster, s.jobs());
         Retention.Policy policy = ExpireCommand.policy(s);
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
