@@ -49,6 +49,8 @@ report pgbackrest-full "$work/pgbr/backup/bench/$bfull"
 report pgproof-incr "$work/repo/bench/backup/$pincr"
 report pgbackrest-incr "$work/pgbr/backup/bench/$bincr"
 grep -E "unchanged since" "$work/pgproof-incr.err" | sed 's/^/  pgproof: /'
+echo "  pgproof incremental: data $(size "$work/repo/bench/backup/$pincr/data") bytes, manifest.json $(size "$work/repo/bench/backup/$pincr/manifest.json") bytes"
+echo "  pgBackRest incremental: pg_data $(size "$work/pgbr/backup/bench/$bincr/pg_data") bytes, backup.manifest(.copy) $(( $(size "$work/pgbr/backup/bench/$bincr/backup.manifest") * 2 )) bytes"
 as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench info --set="$bincr" 2>/dev/null | grep -E "database size|repo1: backup" | sed 's/^ */  pgBackRest: /'
 p=$(size "$work/repo/bench/backup/$pincr"); b=$(size "$work/pgbr/backup/bench/$bincr")
 printf "incremental stored, pgproof / pgBackRest (file-level, 2.45): %.3f\n" "$(echo "$p/$b" | bc -l)"

@@ -27,8 +27,15 @@ seg=$(sql -c "SHOW wal_segment_size" | sed 's/MB//'); seg=$((seg * 1048576))
 echo "pgbench scale $scale, synchronous_commit = off, pgbench -c 8 -j 2 -T $secs; $(nproc) cores; load average $(load)"
 
 agentpid=
+agentspool=
 s3pid=
-stop_agent() { if [ -n "$agentpid" ]; then kill "$agentpid" 2>/dev/null || true; wait "$agentpid" 2>/dev/null || true; agentpid=; fi; }
+# The agent writes its pid into <spool>/<cluster>/agent.lock; stop that JVM itself (runuser does not always pass the signal on).
+stop_agent() {
+  if [ -n "$agentpid" ]; then
+    kill "$(cat "$agentspool/bench/agent.lock" 2>/dev/null)" 2>/dev/null || kill "$agentpid" 2>/dev/null || true
+    wait "$agentpid" 2>/dev/null || true; agentpid=
+  fi
+}
 cleanup_hooks+=(stop_agent '[ -n "$s3pid" ] && kill "$s3pid"')
 start_s3() {
   [ -n "$s3pid" ] && return 0
@@ -64,10 +71,11 @@ run_setup() {
     cmd="$root/pgproof archive-push --cluster bench --repo $repo $conf${spool:+ --spool-path $spool} %p"
   fi
   set_archive_command "$cmd"
-  sql -c "SELECT pg_switch_wal()" >/dev/null; wait_drained
+  # Each load starts after a checkpoint, so each writes the same full-page images.
+  sql -c "CHECKPOINT" -c "SELECT pg_switch_wal()" >/dev/null; wait_drained
   if [[ "$name" == *agent ]]; then
     as "$root/pgproof" agent --cluster bench --repo "$repo" $conf --pgdata "$work/data" --spool-path "$spool" > "$work/agent-$name.log" 2>&1 &
-    agentpid=$!
+    agentpid=$!; agentspool="$spool"
     sleep 2
   fi
   local a0 f0 l0
@@ -75,14 +83,16 @@ run_setup() {
   l0=$(sql -c "SELECT pg_current_wal_lsn() - '0/0'")
   local samples="$work/samples-$name"; : > "$samples"
   as $bin/pgbench -h "$work" -p "$port" -c 8 -j 2 -T "$secs" postgres > "$work/pgbench-$name.out" 2>&1 &
-  local pgb=$! t=0 stopped=""
+  local pgb=$! t=0 stopped="" t0
+  t0=$(date +%s)
   while :; do
+    t=$(( $(date +%s) - t0 ))   # seconds since the load started (a sample takes a little more than 1 s)
     if [ -z "$stopped" ] && ! kill -0 "$pgb" 2>/dev/null; then stopped=$t; fi
     local b; b=$(backlog)
     echo "$t $b $(sql -F' ' -c "SELECT archived_count, failed_count FROM pg_stat_archiver") ${stopped:+after}" >> "$samples"
     if [ -n "$stopped" ] && [ "$b" = 0 ]; then break; fi
     if [ -n "$stopped" ] && [ $((t - stopped)) -ge "$drain_max" ]; then break; fi
-    sleep 1; t=$((t + 1))
+    sleep 1
   done
   wait "$pgb" || true
   local l1 a1 f1

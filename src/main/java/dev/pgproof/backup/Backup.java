@@ -351,66 +351,95 @@ public final class Backup {
         }
         Log.info("backup %s: stopped at WAL location %s (%s)", label, stopLsn, stopWal);
 
-        List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
-        all.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
-        all.sort(Comparator.comparing(BackupManifest.FileEntry::path));
-
-        // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
-        List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
-        for (BackupManifest.FileEntry f : all) {
-            pgFiles.add(new PgBackupManifest.FileEntry(f.path(), f.size(), Instant.parse(f.mtime()), f.sha256()));
-        }
-        byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
-                WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
-        BackupManifest.StoredRef pgRef;
+        // Wait for the archiver while backup_label and backup_manifest are written (they need only
+        // the repository; the wait polls it too and touches the connection only to explain a timeout).
+        final String lastWal = stopWal;
+        java.util.concurrent.CompletableFuture<Void> walWait = new java.util.concurrent.CompletableFuture<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                waitForWal(label, timeline, startWal, lastWal);
+                walWait.complete(null);
+            } catch (Throwable t) {
+                walWait.completeExceptionally(t);
+            }
+        }, "backup-wal-wait");
+        waiter.setDaemon(true);
+        waiter.start();
+        boolean waited = false;
         try {
-            String key = layout.pgManifest(label, opt.compression());
-            writeChunk(key, pgManifest, pgManifest.length);
-            pgRef = new BackupManifest.StoredRef(key, pgManifest.length, Hashes.sha256Hex(pgManifest));
-        } catch (IOException e) {
-            throw repoError(e);
-        }
+            List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
+            all.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
+            all.sort(Comparator.comparing(BackupManifest.FileEntry::path));
 
-        if (!leftovers.isEmpty()) {
-            removeUnused(label, all, pgRef.key());
-        }
-        Log.timing("backup_label and backup_manifest stored");
-        waitForWal(label, timeline, startWal, stopWal);
+            // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
+            List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
+            for (BackupManifest.FileEntry f : all) {
+                pgFiles.add(new PgBackupManifest.FileEntry(f.path(), f.size(), Instant.parse(f.mtime()), f.sha256()));
+            }
+            byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
+                    WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
+            BackupManifest.StoredRef pgRef;
+            try {
+                String key = layout.pgManifest(label, opt.compression());
+                writeChunk(key, pgManifest, pgManifest.length);
+                pgRef = new BackupManifest.StoredRef(key, pgManifest.length, Hashes.sha256Hex(pgManifest));
+            } catch (IOException e) {
+                throw repoError(e);
+            }
 
-        long size = 0;
-        long stored = 0;
-        for (BackupManifest.FileEntry f : all) {
-            size += f.size();
-            for (BackupManifest.Chunk c : f.chunks()) {
-                stored += c.storedSize();
+            if (!leftovers.isEmpty()) {
+                removeUnused(label, all, pgRef.key());
+            }
+            Log.timing("backup_label and backup_manifest stored");
+            try {
+                walWait.join();
+                waited = true;
+            } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw e;
+            }
+
+            long size = 0;
+            long stored = 0;
+            for (BackupManifest.FileEntry f : all) {
+                size += f.size();
+                for (BackupManifest.Chunk c : f.chunks()) {
+                    stored += c.storedSize();
+                }
+            }
+            List<BackupManifest.Tablespace> tbs = new ArrayList<>();
+            tablespaces.forEach((oid, loc) -> tbs.add(new BackupManifest.Tablespace(oid, loc.toString())));
+            List<BackupManifest.Directory> dirs = new ArrayList<>();
+            for (String[] d : scan.directories()) {
+                dirs.add(new BackupManifest.Directory(d[0], d[1]));
+            }
+            BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
+                    Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
+                    cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
+                    stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
+                    cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
+                    spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label());
+            if (prior != null) {
+                Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
+                        Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
+            }
+            try {
+                BackupCatalog catalog = new BackupCatalog(storage, layout);
+                String sha = catalog.writeManifest(m);
+                TestHooks.pause("backup-before-complete", label);
+                catalog.markComplete(label, sha);
+                Log.timing("manifest written, marked complete");
+            } catch (IOException e) {
+                throw repoError(e);
+            }
+            return m;
+        } finally {
+            if (!waited) {
+                waiter.interrupt();   // failed before the WAL arrived: stop polling
             }
         }
-        List<BackupManifest.Tablespace> tbs = new ArrayList<>();
-        tablespaces.forEach((oid, loc) -> tbs.add(new BackupManifest.Tablespace(oid, loc.toString())));
-        List<BackupManifest.Directory> dirs = new ArrayList<>();
-        for (String[] d : scan.directories()) {
-            dirs.add(new BackupManifest.Directory(d[0], d[1]));
-        }
-        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
-                Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
-                cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
-                stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
-                cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label());
-        if (prior != null) {
-            Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
-                    Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
-        }
-        try {
-            BackupCatalog catalog = new BackupCatalog(storage, layout);
-            String sha = catalog.writeManifest(m);
-            TestHooks.pause("backup-before-complete", label);
-            catalog.markComplete(label, sha);
-            Log.timing("manifest written, marked complete");
-        } catch (IOException e) {
-            throw repoError(e);
-        }
-        return m;
     }
 
     /** After a resume: objects of the interrupted run that this backup does not use (files since dropped) go. */

@@ -51,9 +51,8 @@ final class BackupCommand implements Callable<Integer> {
      * A backup holds about three chunk buffers per job (two read buffers, one compressed): refuse up
      * front, with the fix, rather than run out of heap half-way (the launcher caps the heap).
      */
-    static void checkHeap(String cluster, int jobs) {
+    static void checkHeap(String cluster, int jobs, long max) {
         long need = 3L * Backup.CHUNK_SIZE * jobs + (64L << 20);
-        long max = Runtime.getRuntime().maxMemory();
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup of cluster \"" + cluster + "\": " + jobs + " jobs need about " + (need >> 20)
                     + " MiB of Java heap, but this JVM may use " + (max >> 20) + " MiB",
@@ -115,7 +114,7 @@ final class BackupCommand implements Callable<Integer> {
         ClusterIdentity pinned = ctx.pinned(storage);
         Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
-        checkHeap(cluster, s.jobs());
+        checkHeap(cluster, s.jobs(), Runtime.getRuntime().maxMemory());
         Retention.Policy policy = ExpireCommand.policy(s);
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();

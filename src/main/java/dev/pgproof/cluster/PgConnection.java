@@ -12,25 +12,20 @@ public final class PgConnection {
     private PgConnection() {}
 
     /**
-     * Loads and initialises pgjdbc's and junixsocket's classes (and junixsocket's native library) on
-     * a background thread, so that this start-up work overlaps command-line parsing and opening the
-     * repository instead of delaying the first connection. Class initialisation is thread-safe; a
-     * failure here is ignored (the real connection reports it).
+     * Loads and initialises pgjdbc's and junixsocket's classes (and junixsocket's native library),
+     * so that a start-up thread can do this while the command line is parsed. Class initialisation
+     * is thread-safe; a failure here is ignored (the real connection reports it).
      */
-    public static void warmUp() {
-        Thread t = new Thread(() -> {
-            for (String c : new String[] {"org.postgresql.Driver", "org.postgresql.core.v3.ConnectionFactoryImpl",
-                    "org.postgresql.jdbc.PgConnection", "org.postgresql.jdbc.PgStatement", "org.postgresql.jdbc.PgResultSet",
-                    "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg", "org.newsclub.net.unix.AFUNIXSocket"}) {
-                try {
-                    Class.forName(c, true, PgConnection.class.getClassLoader());
-                } catch (Throwable ignored) {
-                    // only a head start; connecting reports any real problem
-                }
+    public static void preload() {
+        for (String c : new String[] {"org.postgresql.Driver", "org.postgresql.core.v3.ConnectionFactoryImpl",
+                "org.postgresql.jdbc.PgConnection", "org.postgresql.jdbc.PgStatement", "org.postgresql.jdbc.PgResultSet",
+                "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg", "org.newsclub.net.unix.AFUNIXSocket"}) {
+            try {
+                Class.forName(c, true, PgConnection.class.getClassLoader());
+            } catch (Throwable ignored) {
+                // only a head start; connecting reports any real problem
             }
-        }, "pgjdbc-warm-up");
-        t.setDaemon(true);
-        t.start();
+        }
     }
 
     public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds) throws SQLException {
