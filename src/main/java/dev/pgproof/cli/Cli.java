@@ -34,9 +34,9 @@ public final class Cli implements Runnable {
     /** Runs a command line and returns the exit code. */
     /**
      * backup and check read the repository's JSON and connect first thing after parsing: a daemon
-     * thread loads Jackson, pgjdbc and junixsocket meanwhile (measured: about 0.1 s off the start of
-     * a backup on an idle 2-core host). Class initialisation is thread-safe; nothing here can fail
-     * the command.
+     * thread loads Jackson, pgjdbc and junixsocket meanwhile, on a core picocli leaves idle (the
+     * gain was within the noise of a shared 2-core machine; see docs/benchmarks.md). Class
+     * initialisation is thread-safe; nothing here can fail the command.
      */
     private static void warmUp() {
         Thread t = new Thread(() -> {
