@@ -1,4 +1,16 @@
-# Sourced by the pgproof launchers (./pgproof and the installed command); defines ack_answer.
+# Sourced by the pgproof launchers (./pgproof and the installed command); defines ack_answer,
+# get_answer and heap_cap.
+
+# The Java heap cap of every command but archive-push/get: 384 MiB, or more on hosts with many
+# cores (default jobs = cores; a backup holds about 24 MiB per job). Without a cap the JVM may take a
+# quarter of the host's memory. PGPROOF_JAVA_OPTS (e.g. -Xmx2g) comes after it and wins.
+heap_cap() {
+  local n mb
+  n=$(nproc 2>/dev/null || echo 2)
+  mb=$((64 + 24 * (n + 2)))
+  [ "$mb" -ge 384 ] || mb=384
+  echo "-Xmx${mb}m"
+}
 # archive-push's fast answer, without Java: the file is acknowledged in the spool (written by the
 # agent or a push-ahead only after it was durable in the repository) and is still exactly the file
 # that was stored (inode, size and mtime to the nanosecond). Anything else: return 1, Java pushes.

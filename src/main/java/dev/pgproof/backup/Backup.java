@@ -116,6 +116,7 @@ public final class Backup {
             label = newLabel();
         }
         currentLabel = label;
+        Log.timing("archiving checked, prior backup chosen, label %s", label);
         Instant startTime = Instant.now();
         String timezone;
         Map<Integer, Path> tablespaces = new TreeMap<>();
@@ -130,6 +131,7 @@ public final class Backup {
                     tablespaces.put(rs.getInt(1), Path.of(rs.getString(2)));
                 }
             }
+            Log.timing("time zone and tablespaces read");
             Log.info("backup %s of cluster \"%s\": starting (%s checkpoint)", label, name, opt.startFast() ? "fast" : "spread");
             try (PreparedStatement ps = cluster.connection().prepareStatement(
                     "SELECT l::text, (SELECT timeline_id FROM pg_control_checkpoint()) FROM pg_backup_start(?, ?) AS l")) {
@@ -179,16 +181,8 @@ public final class Backup {
      */
     private String resumable() {
         try {
-            String found = null;
-            for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
-                if (e.damaged()) {
-                    Log.warn("backup %s of cluster \"%s\" is %s; it is never resumed nor used", e.label(), cluster.name(), e.problem());
-                    continue;
-                }
-                if (!e.complete() && !e.expired() && e.label().endsWith("F") && (found == null || e.label().compareTo(found) > 0)) {
-                    found = e.label();
-                }
-            }
+            String found = new BackupCatalog(storage, layout).newestIncompleteFull(e -> Log.warn(
+                    "backup %s of cluster \"%s\" is %s; it is never resumed nor used", e.label(), cluster.name(), e.problem()));
             if (found == null) {
                 return null;
             }
@@ -381,65 +375,96 @@ public final class Backup {
         }
         Log.info("backup %s: stopped at WAL location %s (%s)", label, stopLsn, stopWal);
 
-        List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
-        all.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
-        all.sort(Comparator.comparing(BackupManifest.FileEntry::path));
-
-        // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
-        List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
-        for (BackupManifest.FileEntry f : all) {
-            pgFiles.add(new PgBackupManifest.FileEntry(f.path(), f.size(), Instant.parse(f.mtime()), f.sha256()));
-        }
-        byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
-                WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
-        BackupManifest.StoredRef pgRef;
+        // Wait for the archiver while backup_label and backup_manifest are written (they need only
+        // the repository; the wait polls it too and touches the connection only to explain a timeout).
+        final String lastWal = stopWal;
+        java.util.concurrent.CompletableFuture<Void> walWait = new java.util.concurrent.CompletableFuture<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                waitForWal(label, timeline, startWal, lastWal);
+                walWait.complete(null);
+            } catch (Throwable t) {
+                walWait.completeExceptionally(t);
+            }
+        }, "backup-wal-wait");
+        waiter.setDaemon(true);
+        waiter.start();
+        boolean waited = false;
         try {
-            String key = layout.pgManifest(label, opt.compression());
-            writeChunk(key, pgManifest, pgManifest.length);
-            pgRef = new BackupManifest.StoredRef(key, pgManifest.length, Hashes.sha256Hex(pgManifest));
-        } catch (IOException e) {
-            throw repoError(e);
-        }
+            List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
+            all.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
+            all.sort(Comparator.comparing(BackupManifest.FileEntry::path));
 
-        if (!leftovers.isEmpty()) {
-            removeUnused(label, all, pgRef.key());
-        }
-        waitForWal(label, timeline, startWal, stopWal);
+            // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
+            List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
+            for (BackupManifest.FileEntry f : all) {
+                pgFiles.add(new PgBackupManifest.FileEntry(f.path(), f.size(), Instant.parse(f.mtime()), f.sha256()));
+            }
+            byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
+                    WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
+            BackupManifest.StoredRef pgRef;
+            try {
+                String key = layout.pgManifest(label, opt.compression());
+                writeChunk(key, pgManifest, pgManifest.length);
+                pgRef = new BackupManifest.StoredRef(key, pgManifest.length, Hashes.sha256Hex(pgManifest));
+            } catch (IOException e) {
+                throw repoError(e);
+            }
 
-        long size = 0;
-        long stored = 0;
-        for (BackupManifest.FileEntry f : all) {
-            size += f.size();
-            for (BackupManifest.Chunk c : f.chunks()) {
-                stored += c.storedSize();
+            if (!leftovers.isEmpty()) {
+                removeUnused(label, all, pgRef.key());
+            }
+            Log.timing("backup_label and backup_manifest stored");
+            try {
+                walWait.join();
+                waited = true;
+            } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw e;
+            }
+
+            long size = 0;
+            long stored = 0;
+            for (BackupManifest.FileEntry f : all) {
+                size += f.size();
+                for (BackupManifest.Chunk c : f.chunks()) {
+                    stored += c.storedSize();
+                }
+            }
+            List<BackupManifest.Tablespace> tbs = new ArrayList<>();
+            tablespaces.forEach((oid, loc) -> tbs.add(new BackupManifest.Tablespace(oid, loc.toString())));
+            List<BackupManifest.Directory> dirs = new ArrayList<>();
+            for (String[] d : scan.directories()) {
+                dirs.add(new BackupManifest.Directory(d[0], d[1]));
+            }
+            BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
+                    Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
+                    cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
+                    stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
+                    cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
+                    spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
+                    pageChecksums);
+            if (prior != null) {
+                Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
+                        Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
+            }
+            try {
+                BackupCatalog catalog = new BackupCatalog(storage, layout);
+                String sha = catalog.writeManifest(m);
+                TestHooks.pause("backup-before-complete", label);
+                catalog.markComplete(label, sha);
+                Log.timing("manifest written, marked complete");
+            } catch (IOException e) {
+                throw repoError(e);
+            }
+            return m;
+        } finally {
+            if (!waited) {
+                waiter.interrupt();   // failed before the WAL arrived: stop polling
             }
         }
-        List<BackupManifest.Tablespace> tbs = new ArrayList<>();
-        tablespaces.forEach((oid, loc) -> tbs.add(new BackupManifest.Tablespace(oid, loc.toString())));
-        List<BackupManifest.Directory> dirs = new ArrayList<>();
-        for (String[] d : scan.directories()) {
-            dirs.add(new BackupManifest.Directory(d[0], d[1]));
-        }
-        BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
-                Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
-                cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
-                stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
-                cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
-                pageChecksums);
-        if (prior != null) {
-            Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
-                    Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
-        }
-        try {
-            BackupCatalog catalog = new BackupCatalog(storage, layout);
-            String sha = catalog.writeManifest(m);
-            TestHooks.pause("backup-before-complete", label);
-            catalog.markComplete(label, sha);
-        } catch (IOException e) {
-            throw repoError(e);
-        }
-        return m;
     }
 
     /** After a resume: objects of the interrupted run that this backup does not use (files since dropped) go. */
@@ -758,6 +783,7 @@ public final class Backup {
         long deadline = System.nanoTime() + opt.archiveTimeoutSeconds() * 1_000_000_000L;
         long begin = System.nanoTime();
         long lastReport = begin;
+        long pause = 10;
         Log.info("backup %s: waiting for WAL %s to %s to reach the repository", label, startWal, stopWal);
         for (long seg = first; seg <= last; ) {
             String wal = WalFileName.segmentName(timeline, seg, segSize);
@@ -781,7 +807,10 @@ public final class Backup {
                 lastReport = now;
             }
             try {
-                Thread.sleep(100);
+                // The segment usually lands within a few hundred ms (one archive-push): poll every
+                // 10, 20, 40, then 50 ms, and every 250 ms after 5 s; a poll lists one directory.
+                Thread.sleep(pause);
+                pause = now - begin > 5_000_000_000L ? 250 : Math.min(50, pause * 2);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new PgproofException(ExitCode.INTERRUPTED, "backup " + label + " interrupted");

@@ -50,6 +50,19 @@ final class BackupCommand implements Callable<Integer> {
             + "reused after checking their checksums)")
     boolean noResume;
 
+    /**
+     * A backup holds about three chunk buffers per job (two read buffers, one compressed): refuse up
+     * front, with the fix, rather than run out of heap half-way (the launcher caps the heap).
+     */
+    static void checkHeap(String cluster, int jobs, long max) {
+        long need = 3L * Backup.CHUNK_SIZE * jobs + (64L << 20);
+        if (need > max) {
+            throw new PgproofException(ExitCode.CONFIG, "backup of cluster \"" + cluster + "\": " + jobs + " jobs need about " + (need >> 20)
+                    + " MiB of Java heap, but this JVM may use " + (max >> 20) + " MiB",
+                    "lower --jobs (or jobs in the configuration file), or raise the heap: PGPROOF_JAVA_OPTS=-Xmx" + ((need >> 20) + 128) + "m");
+        }
+    }
+
     /** Checks that --from-standby matches what the server is; connects to the primary when one is configured. */
     private LiveCluster standby(LiveCluster lc, Settings s, ClusterIdentity pinned, Storage storage) {
         boolean inRecovery;
@@ -93,19 +106,24 @@ final class BackupCommand implements Callable<Integer> {
         if (!type.equals("full") && !type.equals("incr") && !type.equals("diff")) {
             throw new PgproofException(ExitCode.USAGE, "invalid backup type \"" + type + "\"", "use --type full, incr or diff");
         }
+        Log.timing("command line parsed");
         Settings s = common.settings();
         String cluster = s.cluster();
         Path pgdata = s.path(Setting.PGDATA);
         Owner.becomeOwnerOf(LiveCluster.realDataDir(cluster, pgdata), "data directory");
+        Log.timing("settings read, running as the data directory's owner");
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);
+        Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
+        checkHeap(cluster, s.jobs(), Runtime.getRuntime().maxMemory());
         Retention.Policy policy = ExpireCommand.policy(s);
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
         try (RepoLock lock = RepoLock.exclusive(storage, ctx.layout(), "backup", "backup");
                 LiveCluster lc = ctx.connect(pinned, storage.describe())) {
+            Log.timing("repository locked, connected");
             Backup backup = new Backup(lc, storage, ctx.layout(), new Backup.Options(startFast, s.jobs(), c,
                     s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel), s.intValue(Setting.ARCHIVE_TIMEOUT, 60), !noResume, type));
             LiveCluster primary = standby(lc, s, pinned, storage);

@@ -126,6 +126,7 @@ public final class LiveCluster implements AutoCloseable {
                             + fromPid.describe() + ")"
                             : "run pgproof as the cluster owner (peer authentication), or set --user; check pg_hba.conf for local connections");
         }
+        Log.timing("connection open");
         try {
             String dataDirectory = PgConnection.queryString(conn, "SHOW data_directory");
             long sysid = Long.parseLong(PgConnection.queryString(conn, "SELECT system_identifier FROM pg_control_system()"));

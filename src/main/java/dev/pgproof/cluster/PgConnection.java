@@ -11,6 +11,23 @@ import java.util.Properties;
 public final class PgConnection {
     private PgConnection() {}
 
+    /**
+     * Loads and initialises pgjdbc's and junixsocket's classes (and junixsocket's native library),
+     * so that a start-up thread can do this while the command line is parsed. Class initialisation
+     * is thread-safe; a failure here is ignored (the real connection reports it).
+     */
+    public static void preload() {
+        for (String c : new String[] {"org.postgresql.Driver", "org.postgresql.core.v3.ConnectionFactoryImpl",
+                "org.postgresql.jdbc.PgConnection", "org.postgresql.jdbc.PgStatement", "org.postgresql.jdbc.PgResultSet",
+                "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg", "org.newsclub.net.unix.AFUNIXSocket"}) {
+            try {
+                Class.forName(c, true, PgConnection.class.getClassLoader());
+            } catch (Throwable ignored) {
+                // only a head start; connecting reports any real problem
+            }
+        }
+    }
+
     public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds) throws SQLException {
         return open(ep, user, connectTimeoutSeconds, "postgres");
     }

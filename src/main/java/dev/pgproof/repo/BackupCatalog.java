@@ -80,6 +80,52 @@ public final class BackupCatalog {
         return out;
     }
 
+    /**
+     * The newest full backup that is neither complete nor expired (an interrupted run a new full
+     * backup may resume), or null. Same judgement as {@link #list()}, but it lists one level of
+     * labels and reads only the markers (and, for a backup marked complete, its manifest's checksum;
+     * one that is damaged is given to onDamaged, never resumed)
+     * from the newest down, instead of listing every stored object and parsing every manifest.
+     */
+    public String newestIncompleteFull(java.util.function.Consumer<Entry> onDamaged) throws IOException {
+        List<String> labels = new ArrayList<>();
+        String prefix = layout.backupPrefix();
+        for (String p : storage.listPrefixes(prefix)) {
+            labels.add(p.substring(prefix.length(), p.length() - 1));
+        }
+        labels.sort(Comparator.reverseOrder());
+        for (String label : labels) {
+            if (!label.endsWith("F")) {
+                continue;
+            }
+            byte[] marker;
+            try (InputStream in = storage.open(layout.completeMarker(label))) {
+                marker = in.readAllBytes();
+            } catch (NoSuchFileException e) {
+                if (storage.exists(layout.expiredMarker(label)) || storage.list(layout.backupDir(label)).isEmpty()) {
+                    continue;   // expired (kept for references), or an empty directory that list() would not show
+                }
+                return label;
+            }
+            // Marked complete: never resumed. If its marker or manifest is damaged (checked cheaply here,
+            // described by load()), the caller is told, because such a backup is never used either.
+            boolean sound;
+            try (InputStream in = storage.open(layout.manifest(label))) {
+                Map<?, ?> recorded = Json.MAPPER.readValue(marker, Map.class);
+                sound = recorded != null && Hashes.sha256Hex(in.readAllBytes()).equals(recorded.get("manifestSha256"));
+            } catch (NoSuchFileException | com.fasterxml.jackson.core.JacksonException e) {
+                sound = false;
+            }
+            if (!sound) {
+                Entry damaged = load(label);
+                if (damaged.damaged()) {
+                    onDamaged.accept(damaged);
+                }
+            }
+        }
+        return null;
+    }
+
     public Entry load(String label) throws IOException {
         byte[] marker;
         try (InputStream in = storage.open(layout.completeMarker(label))) {

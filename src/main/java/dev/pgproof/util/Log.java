@@ -15,6 +15,9 @@ public final class Log {
     private static volatile String prefix = "";
     private static final PrintStream ERR = System.err;
     private static final boolean TTY = System.console() != null;
+    /** PGPROOF_TIMINGS set: every line starts with the seconds since the process started (JVM start-up included). */
+    private static final long START_MS = System.getenv("PGPROOF_TIMINGS") == null ? -1
+            : ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(System.currentTimeMillis());
 
     private Log() {}
 
@@ -38,6 +41,13 @@ public final class Log {
     public static synchronized void info(String fmt, Object... args) {
         if (!quiet) {
             line(String.format(fmt, args));
+        }
+    }
+
+    /** A phase mark, printed only with PGPROOF_TIMINGS set (for finding where a command's time goes). */
+    public static synchronized void timing(String fmt, Object... args) {
+        if (START_MS >= 0 && !quiet) {
+            line("timing: " + String.format(fmt, args));
         }
     }
 
@@ -81,6 +91,9 @@ public final class Log {
     }
 
     private static void line(String text) {
+        if (START_MS >= 0) {
+            text = String.format("[+%.3f s] ", (System.currentTimeMillis() - START_MS) / 1000.0) + text;
+        }
         if (TTY) {
             ERR.println(LocalTime.now().format(TIME) + " " + prefix + text);
         } else {
