@@ -8,36 +8,20 @@
 set -euo pipefail
 scale="${1:-50}"
 jobs="${2:-2}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin=/usr/lib/postgresql/15/bin
-user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
-as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
-work=$(mktemp -d /var/tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
-trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib.sh"
+new_work pgproof-bench
 "$root/pgproof" --version >/dev/null
-as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
-port=$((20000 + RANDOM % 10000))
-cat >> "$work/data/postgresql.conf" <<CONF
-port = $port
-unix_socket_directories = '$work'
-listen_addresses = ''
-archive_mode = on
-archive_command = 'true'
-max_wal_size = '2GB'
-CONF
-as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
+start_cluster "archive_mode = on" "archive_command = 'true'"
 as $bin/pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CHECKPOINT" >/dev/null
 bytes=$(du -sb --exclude=pg_wal "$work/data" | cut -f1)   # what a backup copies
 mb=$(( bytes / 1000000 ))
 echo "pgbench scale $scale: data directory $mb MB, $(nproc) cores, jobs $jobs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Every tool's archive_command: pgproof's (the others do not need WAL archived to finish their backup).
-as $bin/psql -q -h "$work" -p "$port" -d postgres -c \
-  "ALTER SYSTEM SET archive_command = '$root/pgproof archive-push --cluster bench --repo $work/repo %p'" -c "SELECT pg_reload_conf()" >/dev/null
+set_archive_command "$root/pgproof archive-push --cluster bench --repo $work/repo %p"
 as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
 cat "$work/data/base"/*/* >/dev/null 2>&1 || true   # warm cache
 
-command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time: apt-get install time" >&2; exit 1; }
 run() { # run NAME STOREDDIR CMD...: prints one line
   local name="$1" dir="$2"; shift 2
   local t0 t1
@@ -59,32 +43,14 @@ label=$(ls "$work/repo/bench/backup" | tail -1)
 
 run "pgproof restore" "" "$root/pgproof" restore --cluster bench --repo "$work/repo" --pgdata "$work/r-pgproof" --set "$label" --jobs "$jobs"
 
-mkdir -p "$work/bb"; [ "$(id -u)" = 0 ] && chown "$user" "$work/bb"
+mkdir -p "$work/bb"; own "$work/bb"
 run "pg_basebackup server-zstd:workers=$jobs" "$work/bb" $bin/pg_basebackup -h "$work" -p "$port" -D "$work/bb/b" -Ft -X none \
   --checkpoint=fast --compress="server-zstd:level=3,workers=$jobs" --no-sync
 
 if command -v pgbackrest >/dev/null; then
-  mkdir -p "$work/pgbr"; [ "$(id -u)" = 0 ] && chown "$user" "$work/pgbr"
-  cat > "$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr
-compress-type=zst
-compress-level=3
-process-max=$jobs
-start-fast=y
-archive-check=n
-log-level-console=warn
-log-level-file=off
-lock-path=$work/pgbr
-spool-path=$work/pgbr
-[bench]
-pg1-path=$work/data
-pg1-port=$port
-pg1-socket-path=$work
-CONF
-  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1
-  run "pgbackrest backup (full)" "$work/pgbr/backup" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --type=full backup
-  run "pgbackrest restore" "" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/r-pgbr" restore
+  pgbr_conf "process-max=$jobs" "start-fast=y" "archive-check=n"
+  run "pgbackrest backup (full)" "$work/pgbr/backup" $(pgbr) --type=full backup
+  run "pgbackrest restore" "" $(pgbr) --pg1-path="$work/r-pgbr" restore
 else
   echo "pgbackrest not installed: apt-get install pgbackrest to compare"
 fi

@@ -9,24 +9,10 @@ set -euo pipefail
 scale="${1:-50}"
 jobs="${2:-2}"
 damaged="${3:-5}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin=/usr/lib/postgresql/15/bin
-user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
-as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
-work=$(mktemp -d /var/tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
-[ -n "${KEEP:-}" ] || trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib.sh"
+new_work pgproof-bench
 "$root/pgproof" --version >/dev/null
-as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
-port=$((20000 + RANDOM % 10000))
-cat >> "$work/data/postgresql.conf" <<CONF
-port = $port
-unix_socket_directories = '$work'
-listen_addresses = ''
-archive_mode = on
-archive_command = '$root/pgproof archive-push --cluster bench --repo $work/repo %p'
-max_wal_size = '2GB'
-CONF
-as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
+start_cluster "archive_mode = on" "archive_command = '$root/pgproof archive-push --cluster bench --repo $work/repo %p'"
 as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
 as $bin/pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CHECKPOINT" >/dev/null
@@ -63,30 +49,12 @@ run "pgproof restore --delta (damaged)" "$root/pgproof" restore --delta --cluste
 grep -E "delta restore of backup .*checked" "$work/err" | sed 's/^/    /'
 
 if command -v pgbackrest >/dev/null; then
-  mkdir -p "$work/pgbr"; [ "$(id -u)" = 0 ] && chown "$user" "$work/pgbr"
-  cat > "$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr
-compress-type=zst
-compress-level=3
-process-max=$jobs
-start-fast=y
-archive-check=n
-log-level-console=warn
-log-level-file=off
-lock-path=$work/pgbr
-spool-path=$work/pgbr
-[bench]
-pg1-path=$work/data
-pg1-port=$port
-pg1-socket-path=$work
-CONF
-  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1
-  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --type=full backup >/dev/null 2>&1
-  run "pgbackrest restore (into an empty directory)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" restore
-  run "pgbackrest restore --delta (nothing changed)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" --delta restore
+  pgbr_conf "process-max=$jobs" "start-fast=y" "archive-check=n"
+  as $(pgbr) --type=full backup >/dev/null 2>&1
+  run "pgbackrest restore (into an empty directory)" $(pgbr) --pg1-path="$work/p" restore
+  run "pgbackrest restore --delta (nothing changed)" $(pgbr) --pg1-path="$work/p" --delta restore
   damage "$work/p"
-  run "pgbackrest restore --delta (damaged)" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/p" --delta restore
+  run "pgbackrest restore --delta (damaged)" $(pgbr) --pg1-path="$work/p" --delta restore
 else
   echo "pgbackrest not installed: apt-get install pgbackrest to compare"
 fi

@@ -34,24 +34,10 @@ public final class PgConnection {
 
     /** Connects to one database (its name may hold any character; it is URL-encoded for pgjdbc). */
     public static Connection open(Endpoint ep, String user, int connectTimeoutSeconds, String database) throws SQLException {
-        Properties p = new Properties();
-        p.setProperty("user", user);
-        p.setProperty("ApplicationName", "pgproof");
-        p.setProperty("connectTimeout", Integer.toString(connectTimeoutSeconds));
+        Properties p = properties(ep, user, "pgproof", connectTimeoutSeconds);
         p.setProperty("socketTimeout", "0");
-        p.setProperty("tcpKeepAlive", "true");
         p.setProperty("assumeMinServerVersion", "10");
-        String host = "localhost";
-        if (ep.isSocket()) {
-            p.setProperty("socketFactory", "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg");
-            p.setProperty("socketFactoryArg", ep.socketDirectory() + "/.s.PGSQL." + ep.port());
-            p.setProperty("sslmode", "disable");
-        } else {
-            host = ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
-            p.setProperty("sslmode", "prefer");
-        }
-        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/"
-                + java.net.URLEncoder.encode(database, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20"), p);
+        return DriverManager.getConnection(url(ep, database), p);
     }
 
     /**
@@ -59,26 +45,37 @@ public final class PgConnection {
      * endpoint; {@code socketTimeoutSeconds} bounds every read of a message once it has begun.
      */
     public static Connection openReplication(Endpoint ep, String user, int connectTimeoutSeconds, int socketTimeoutSeconds) throws SQLException {
-        Properties p = new Properties();
-        p.setProperty("user", user);
-        p.setProperty("ApplicationName", "pgproof_wal_receive");
-        p.setProperty("connectTimeout", Integer.toString(connectTimeoutSeconds));
+        Properties p = properties(ep, user, "pgproof_wal_receive", connectTimeoutSeconds);
         p.setProperty("loginTimeout", Integer.toString(connectTimeoutSeconds));
         p.setProperty("socketTimeout", Integer.toString(socketTimeoutSeconds));
-        p.setProperty("tcpKeepAlive", "true");
         p.setProperty("replication", "true");
         p.setProperty("preferQueryMode", "simple");
         p.setProperty("assumeMinServerVersion", "9.4");
-        String host = "localhost";
+        return DriverManager.getConnection(url(ep, "postgres"), p);
+    }
+
+    /** What every connection sets: user, application name, connect timeout, keep-alives, and the unix socket or TLS preference. */
+    private static Properties properties(Endpoint ep, String user, String applicationName, int connectTimeoutSeconds) {
+        Properties p = new Properties();
+        p.setProperty("user", user);
+        p.setProperty("ApplicationName", applicationName);
+        p.setProperty("connectTimeout", Integer.toString(connectTimeoutSeconds));
+        p.setProperty("tcpKeepAlive", "true");
         if (ep.isSocket()) {
             p.setProperty("socketFactory", "org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg");
             p.setProperty("socketFactoryArg", ep.socketDirectory() + "/.s.PGSQL." + ep.port());
             p.setProperty("sslmode", "disable");
         } else {
-            host = ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
             p.setProperty("sslmode", "prefer");
         }
-        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + ep.port() + "/postgres", p);
+        return p;
+    }
+
+    /** The JDBC URL; for a unix socket the host is a placeholder (the socket factory connects). */
+    private static String url(Endpoint ep, String database) {
+        String host = ep.isSocket() ? "localhost" : ep.host().contains(":") ? "[" + ep.host() + "]" : ep.host();
+        return "jdbc:postgresql://" + host + ":" + ep.port() + "/"
+                + java.net.URLEncoder.encode(database, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20");
     }
 
     public static String queryString(Connection c, String sql) throws SQLException {
