@@ -83,7 +83,7 @@ class EncryptionIT {
     void encryptedBackupRestoresAndNeitherDataNorPassphraseLeak() throws Exception {
         // While a backup runs (paused mid-copy), no process shows the passphrase.
         Path release = root.resolve("release");
-        try (Running p = Running.asOwner(root, Map.of("PGPROOF_TEST_HOOK", "backup-mid-copy", "PGPROOF_TEST_HOOK_RELEASE", release.toString()),
+        try (Running p = Running.asOwner(root, Pgproof.hook("backup-mid-copy", release),
                 "backup", "--config", config.toString(), "--cluster", CLUSTER, "--pgdata", source.dataDir().toString(), "--start-fast")) {
             p.awaitLine("HOOK backup-mid-copy", Duration.ofMinutes(2));
             assertThat(processCommandLines()).as("command lines of every process").noneMatch(c -> c.contains(PASSPHRASE));

@@ -379,7 +379,7 @@ class FaultsIT {
         Path killedDir = repo.resolve(CLUSTER).resolve("backup").resolve(label);
         assertThat(killedDir.resolve("backup.complete")).doesNotExist();
         JsonNode info = info();
-        assertThat(labels(info.get("backups"))).doesNotContain(label);
+        assertThat(Pgproof.labels(info.get("backups"))).doesNotContain(label);
         for (JsonNode inc : info.path("incompleteBackups")) {
             if (inc.get("label").asText().equals(label)) {
                 assertThat(inc.get("problem").asText()).isEqualTo("no backup.complete marker (in progress, or interrupted)");
@@ -404,7 +404,7 @@ class FaultsIT {
         assertThat(r.stderr()).contains("backup " + label + " of cluster \"" + CLUSTER + "\": resuming this interrupted backup")
                 .containsPattern("backup " + label + ": resumed; reused [1-9]\\d* stored chunks");
         assertThat(sizeOf(damaged)).as("the damaged chunk, copied again").isPositive();
-        assertThat(labels(info().get("backups"))).contains(label);
+        assertThat(Pgproof.labels(info().get("backups"))).contains(label);
         assertThat(info().path("incompleteBackups")).isEmpty();
         assertThat(listNames(main.dataDir())).isEqualTo(topBefore);
         Path dest = base.resolve("restore-resumed");
@@ -451,7 +451,7 @@ class FaultsIT {
         }
         r.assertOk("backup with a table dropped after the listing");
         assertThat(r.stdout().strip()).isEqualTo(label);
-        assertThat(labels(info().get("backups"))).contains(label);
+        assertThat(Pgproof.labels(info().get("backups"))).contains(label);
 
         Path dest = base.resolve("restore-drop");
         Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
@@ -508,18 +508,12 @@ class FaultsIT {
         return backups.get(backups.size() - 1);
     }
 
-    private static List<String> labels(JsonNode backups) {
-        List<String> out = new ArrayList<>();
-        backups.forEach(b -> out.add(b.get("label").asText()));
-        return out;
-    }
-
     private Map<String, String> hook(String point) {
         return hook(point, work.resolve("never-released"));
     }
 
     private static Map<String, String> hook(String point, Path release) {
-        return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+        return Pgproof.hook(point, release);
     }
 
     /** Waits until a WAL file of "main" is in the repository. */

@@ -40,6 +40,18 @@ public final class Pgproof {
     }
 
     /** archive_command for a test cluster. */
+    /** The environment that makes a pgproof process stop at a test hook until the file release exists. */
+    public static Map<String, String> hook(String point, Path release) {
+        return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+    }
+
+    /** The labels of info's JSON backups array, in its order. */
+    public static List<String> labels(com.fasterxml.jackson.databind.JsonNode backups) {
+        List<String> out = new ArrayList<>();
+        backups.forEach(b -> out.add(b.get("label").asText()));
+        return out;
+    }
+
     public static String archiveCommand(String cluster, Path repo) {
         return LAUNCHER + " archive-push --cluster " + cluster + " --repo " + repo + " %p";
     }

@@ -117,7 +117,7 @@ class RepoFaultsIT {
         }
         main.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
         String label = backup().assertOk("backup after freeing space").stdout().strip();
-        assertThat(labels(info().get("backups"))).contains(label);
+        assertThat(Pgproof.labels(info().get("backups"))).contains(label);
         verify().assertOk("verify after freeing space");
     }
 
@@ -151,7 +151,7 @@ class RepoFaultsIT {
                         + "pgproof expire --cluster " + CLUSTER);
 
         // Room for the lock, not for the copy: fails mid-copy, removes what it stored, marks nothing complete.
-        List<String> before = labels(info().get("backups"));
+        List<String> before = Pgproof.labels(info().get("backups"));
         Files.delete(reserve);
         r = backup();
         Matcher m = Pattern.compile("(?m)^ERROR: repository \"" + Pattern.quote(repo.toString()) + "\" is full: backup (\\S+) of cluster \""
@@ -164,7 +164,7 @@ class RepoFaultsIT {
         assertThat(r.stderr()).doesNotContain("\tat ");
         String failed = m.group(1);
         JsonNode info = info();
-        assertThat(labels(info.get("backups"))).isEqualTo(before).doesNotContain(failed);
+        assertThat(Pgproof.labels(info.get("backups"))).isEqualTo(before).doesNotContain(failed);
         assertThat(info.path("incompleteBackups")).isEmpty();
         assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(failed)).doesNotExist();
         assertThat(temporaryFiles()).isEmpty();
@@ -194,7 +194,7 @@ class RepoFaultsIT {
             PgCluster.ProcessResult r = Pgproof.run("info", "--repo", repo.toString(), "--cluster", CLUSTER).assertOk("info");
             assertThat(r.stdout()).contains("    " + label + "  DAMAGED, never used for a restore: " + problem + "\n");
             JsonNode info = info();
-            assertThat(labels(info.get("backups"))).isNotEmpty().doesNotContain(label);
+            assertThat(Pgproof.labels(info.get("backups"))).isNotEmpty().doesNotContain(label);
             assertThat(info.get("incompleteBackups").get(0).get("problem").asText()).isEqualTo("damaged: " + problem);
 
             r = Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", restores.resolve("no-restore").toString(),
@@ -226,7 +226,7 @@ class RepoFaultsIT {
             Files.write(manifest, manifestBytes);
             Files.write(marker, markerBytes);
         }
-        assertThat(labels(info().get("backups"))).contains(label);
+        assertThat(Pgproof.labels(info().get("backups"))).contains(label);
 
         // cluster.info: every command names it and stops.
         Path pin = repo.resolve(CLUSTER).resolve("cluster.info");
@@ -253,7 +253,7 @@ class RepoFaultsIT {
     @Test
     @Order(3)
     void expireKilledAfterAMarkerLeavesOnlyAnIncompleteBackupTheNextRunRemoves() throws Exception {
-        List<String> before = labels(info().get("backups"));
+        List<String> before = Pgproof.labels(info().get("backups"));
         assertThat(before).hasSizeGreaterThanOrEqualTo(3);
         String victim;
         try (Running p = Running.asOwner(work, hook("expire-after-marker"), "expire", "--cluster", CLUSTER, "--repo", repo.toString(),
@@ -263,15 +263,15 @@ class RepoFaultsIT {
         }
         assertThat(victim).isEqualTo(before.get(0));
         JsonNode info = info();
-        assertThat(labels(info.get("backups"))).isEqualTo(before.subList(1, before.size()));
-        assertThat(labels(info.get("incompleteBackups"))).containsExactly(victim);
+        assertThat(Pgproof.labels(info.get("backups"))).isEqualTo(before.subList(1, before.size()));
+        assertThat(Pgproof.labels(info.get("incompleteBackups"))).containsExactly(victim);
         assertThat(info.get("incompleteBackups").get(0).get("problem").asText()).isEqualTo("no backup.complete marker (in progress, or interrupted)");
 
         PgCluster.ProcessResult r = Pgproof.run("expire", "--cluster", CLUSTER, "--repo", repo.toString(), "--retention-full", "1")
                 .assertOk("expire after the killed one");
         assertThat(r.stderr()).contains("clearing a stale backup lock");
         info = info();
-        assertThat(labels(info.get("backups"))).containsExactly(before.get(before.size() - 1));
+        assertThat(Pgproof.labels(info.get("backups"))).containsExactly(before.get(before.size() - 1));
         assertThat(info.path("incompleteBackups")).isEmpty();
         verify().assertOk("verify after expire");
     }
@@ -424,15 +424,9 @@ class RepoFaultsIT {
     }
 
     private String newest() throws IOException {
-        List<String> l = labels(info().get("backups"));
+        List<String> l = Pgproof.labels(info().get("backups"));
         assertThat(l).isNotEmpty();
         return l.get(l.size() - 1);
-    }
-
-    private static List<String> labels(JsonNode backups) {
-        List<String> out = new ArrayList<>();
-        backups.forEach(b -> out.add(b.get("label").asText()));
-        return out;
     }
 
     private Map<String, String> hook(String point) {
@@ -440,7 +434,7 @@ class RepoFaultsIT {
     }
 
     private static Map<String, String> hook(String point, Path release) {
-        return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+        return Pgproof.hook(point, release);
     }
 
     /** Writes until the file system is full. */

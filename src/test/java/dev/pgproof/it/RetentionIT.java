@@ -123,7 +123,7 @@ class RetentionIT {
     void expireKeepsABackupHeldByARestoreThenRemovesItAndOlderWalOnceReleased() throws Exception {
         Path release = work.resolve("release-restore");
         Path heldDest = work.resolve("held-restore");
-        try (Running p = Running.asOwner(work, Map.of("PGPROOF_TEST_HOOK", "restore-held", "PGPROOF_TEST_HOOK_RELEASE", release.toString()),
+        try (Running p = Running.asOwner(work, Pgproof.hook("restore-held", release),
                 "restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", heldDest.toString(), "--set", labels.get(0),
                 "--archive-mode", "off")) {
             p.awaitLine("HOOK restore-held " + labels.get(0), HOOK_TIMEOUT);

@@ -288,7 +288,7 @@ class S3FaultsIT {
     }
 
     private static Map<String, String> hook(String point, Path release) {
-        return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+        return Pgproof.hook(point, release);
     }
 
     private JsonNode info() throws IOException {
