@@ -835,6 +835,12 @@ public final class Backup {
             for (Storage.ObjectInfo o : storage.list(layout.backupDir(label))) {
                 storage.delete(o.key());
             }
+            // Every copy thread has stopped: a temporary file still here is one of this run's, and a directory made
+            // for a write that failed (a full file system) may be left empty. Neither may outlive the failed backup.
+            for (Storage.Leftover l : storage.leftovers(layout.backupDir(label))) {
+                storage.deleteLeftover(l.key());
+            }
+            storage.removeEmptyDirectories(layout.backupDir(label));
         } catch (IOException | RuntimeException e) {
             Log.warn("could not remove the pieces of failed backup %s: %s (they are never used: the backup has no backup.complete)",
                     label, e.getMessage());

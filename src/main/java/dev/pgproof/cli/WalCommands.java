@@ -51,6 +51,7 @@ final class WalCommands {
         }
         Storage storage = ctx.storage();
         ClusterIdentity id = ctx.pinned(storage);
+        Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
         int level = s.intValue(Setting.COMPRESS_LEVEL, c.defaultLevel);
         ArchivePush push = new ArchivePush(new WalArchive(storage, ctx.layout()), id, c, level);

@@ -182,6 +182,28 @@ public final class PosixStorage implements Storage {
     }
 
     @Override
+    public void removeEmptyDirectories(String prefix) throws IOException {
+        Path top = pathOf(prefix);
+        if (!isDirectory(top)) {
+            return;
+        }
+        List<Path> dirs = new ArrayList<>();
+        try (Stream<Path> walk = Files.walk(top)) {
+            walk.filter(Files::isDirectory).forEach(dirs::add);
+        }
+        dirs.sort(java.util.Comparator.comparingInt(Path::getNameCount).reversed()); // the deepest first
+        for (Path d : dirs) {
+            try {
+                Files.delete(d);
+                fsyncDir(d.getParent());
+            } catch (java.nio.file.DirectoryNotEmptyException | NoSuchFileException e) {
+                // holds something, or already gone
+            }
+        }
+        pruneEmptyParents(top.getParent());
+    }
+
+    @Override
     public void deleteLeftover(String key) throws IOException {
         Path p = pathOf(key);
         String name = p.getFileName().toString();

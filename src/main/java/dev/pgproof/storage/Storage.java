@@ -55,6 +55,14 @@ public interface Storage {
     /** A temporary object a killed writer left behind (posix: a hidden ".name.tmp.PID.RANDOM" file), never listed by {@link #list}. */
     record Leftover(String key, long size, java.time.Instant modified) {}
 
+    /**
+     * Removes the empty directories under a prefix that ends with "/" (and the prefix's own, when it
+     * is left empty), as after a failed backup's pieces were deleted. Object stores have none.
+     */
+    default void removeEmptyDirectories(String prefix) throws IOException {
+        // nothing to do where directories do not exist
+    }
+
     /** Leftovers of interrupted writes under a prefix; none on a store without temporary names (S3). */
     default List<Leftover> leftovers(String prefix) throws IOException {
         return List.of();

@@ -77,6 +77,7 @@ public final class ArchivePush {
             } catch (IOException e) {
                 throw unreadable(file, e);
             }
+            Log.timing("segment read");
             return pushInMemory(name, kind, data, file.toString(), listing);
         }
         // A large segment (initdb --wal-segsize up to 1 GiB) is streamed in three passes.
@@ -194,6 +195,7 @@ public final class ArchivePush {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("compressing in memory failed (a bug)", e);
         }
+        Log.timing("compressed to %d bytes", packed.length);
         String sha = join(hashing);
         String key = archive.layout().walKey(name, sha, compression);
         Storage storage = archive.storage();
@@ -204,6 +206,7 @@ public final class ArchivePush {
             TestHooks.pause("archive-push-before-commit", "temporary file written for " + key);
             try {
                 w.commit(true);
+                Log.timing("stored, fsync'd");
             } catch (FileAlreadyExistsException e) {
                 // A concurrent push of the same content stored it first: that is success.
                 return new Result(name, true, data.length, packed.length, key);
@@ -227,6 +230,7 @@ public final class ArchivePush {
             throw new PgproofException(ExitCode.REPOSITORY, "WAL file \"" + name + "\" failed verification after it was stored: "
                     + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
         }
+        Log.timing("read back and verified");
         return new Result(name, false, data.length, packed.length, key);
     }
 

@@ -26,6 +26,24 @@ class PosixStorageContractTest extends StorageContract {
     }
 
     @Test
+    void removeEmptyDirectoriesTakesAFailedBackupsEmptyTreeAndKeepsWhatHoldsFiles() throws Exception {
+        Storage s = storage();
+        try (Storage.Writer w = s.create("main/backup/B/data/base/1/kept")) {
+            w.stream().write(1);
+            w.commit(true);
+        }
+        Files.createDirectories(root.resolve("main/backup/A/data/base/5/sub"));
+        Files.createDirectories(root.resolve("main/backup/B/data/base/2"));
+        s.removeEmptyDirectories("main/backup/A/");
+        s.removeEmptyDirectories("main/backup/B/");
+        assertThat(root.resolve("main/backup/A")).doesNotExist();
+        assertThat(root.resolve("main/backup/B/data/base/2")).doesNotExist();
+        assertThat(root.resolve("main/backup/B/data/base/1/kept")).isRegularFile();
+        assertThat(root.resolve("main/backup")).isDirectory();
+        s.removeEmptyDirectories("main/backup/none/");
+    }
+
+    @Test
     void anUncommittedWriteIsATemporaryFileThatIsNeverListed() throws Exception {
         Storage s = storage();
         try (Storage.Writer w = s.create("k/half")) {
