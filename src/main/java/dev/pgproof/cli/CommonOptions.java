@@ -65,6 +65,9 @@ final class CommonOptions {
     @Option(names = "--retention-full", paramLabel = "N", description = "expire: keep the newest N full backups ($PGPROOF_RETENTION_FULL)")
     String retentionFull;
 
+    @Option(names = "--retention-diff", paramLabel = "N", description = "expire: keep only the newest N differential backups ($PGPROOF_RETENTION_DIFF)")
+    String retentionDiff;
+
     @Option(names = "--retention-days", paramLabel = "DAYS", description = "expire: keep a recovery window of DAYS days ($PGPROOF_RETENTION_DAYS)")
     String retentionDays;
 
@@ -124,6 +127,7 @@ final class CommonOptions {
         put(m, Setting.CIPHER_PASS_FILE, cipherPassFile);
         put(m, Setting.RETENTION_FULL, retentionFull);
         put(m, Setting.RETENTION_DAYS, retentionDays);
+        put(m, Setting.RETENTION_DIFF, retentionDiff);
         put(m, Setting.EXPIRE_AFTER_BACKUP, expireAfterBackup);
         put(m, Setting.S3_ENDPOINT, s3Endpoint);
         put(m, Setting.S3_REGION, s3Region);

@@ -19,8 +19,10 @@ import picocli.CommandLine.Option;
 
 @Command(name = "expire", mixinStandardHelpOptions = true,
         description = {"Remove backups and WAL that the retention policy no longer keeps.",
-            "Retention: --retention-full N keeps the newest N full backups; --retention-days D keeps every backup that ended in the last D "
-                + "days and the newest one before them; with both, what either keeps is kept; with neither, no backup expires. "
+            "Retention: --retention-full N keeps the newest N full backups and the differential and incremental backups built on them; "
+                + "--retention-diff N keeps only the newest N differential backups of those (an older one goes with the incrementals built "
+                + "on it); --retention-days D keeps every backup that ended in the last D "
+                + "days and the newest one before them; what any rule keeps is kept; with none, no backup expires. "
                 + "The newest backup, and backups held by a running restore or prove, are always kept. WAL older than the start of the "
                 + "oldest kept backup is removed; backups left incomplete by an interrupted run are removed. Takes the cluster's backup "
                 + "lock, so it never runs during a backup. Also runs after each successful backup (expire-after-backup)."})
@@ -43,7 +45,7 @@ final class ExpireCommand implements Callable<Integer> {
         ClusterIdentity pinned = ctx.pinned(storage);
         Retention.Policy policy = policy(s);
         if (!policy.isSet()) {
-            Log.warn("cluster \"%s\": no retention is set, so no backup expires (set retention-full or retention-days)", cluster);
+            Log.warn("cluster \"%s\": no retention is set, so no backup expires (set retention-full, retention-diff or retention-days)", cluster);
         }
         Log.info("expire%s: cluster \"%s\" in %s", dryRun ? " (dry run)" : "", cluster, storage.describe());
         try (RepoLock lock = RepoLock.exclusive(storage, ctx.layout(), "backup", "expire")) {
@@ -64,7 +66,7 @@ final class ExpireCommand implements Callable<Integer> {
     }
 
     static Retention.Policy policy(Settings s) {
-        return new Retention.Policy(positive(s, Setting.RETENTION_FULL), positive(s, Setting.RETENTION_DAYS));
+        return new Retention.Policy(positive(s, Setting.RETENTION_FULL), positive(s, Setting.RETENTION_DAYS), positive(s, Setting.RETENTION_DIFF));
     }
 
     private static Integer positive(Settings s, Setting setting) {

@@ -14,7 +14,10 @@ import java.util.Set;
  * without a repository.
  *
  * <ul>
- *   <li>{@code full = N}: the newest N full backups are kept.</li>
+ *   <li>{@code full = N}: the newest N full backups are kept, with the differential and incremental
+ *       backups built on them (as with pgBackRest, a backup goes with the full backup it was built on).</li>
+ *   <li>{@code diff = N}: only the newest N differential backups are kept by the rule above; an older
+ *       differential goes, and so does every incremental built on it. Full backups are not touched.</li>
  *   <li>{@code days = D}: every backup that ended within the last D days is kept, and the newest one
  *       that ended before that, so that any time in the window can be restored.</li>
  *   <li>Both: a backup either rule keeps is kept. Neither: nothing expires.</li>
@@ -26,15 +29,22 @@ public final class Retention {
     private Retention() {}
 
     /** A retention policy; null means "not set". */
-    public record Policy(Integer full, Integer days) {
+    public record Policy(Integer full, Integer days, Integer diff) {
+        public Policy(Integer full, Integer days) {
+            this(full, days, null);
+        }
+
         public boolean isSet() {
-            return full != null || days != null;
+            return full != null || days != null || diff != null;
         }
 
         public String describe() {
             List<String> parts = new ArrayList<>();
             if (full != null) {
                 parts.add("the newest " + full + " full backup" + (full == 1 ? "" : "s"));
+            }
+            if (diff != null) {
+                parts.add("the newest " + diff + " differential backup" + (diff == 1 ? "" : "s"));
             }
             if (days != null) {
                 parts.add("a recovery window of " + days + " day" + (days == 1 ? "" : "s"));
@@ -53,21 +63,50 @@ public final class Retention {
     public static Plan plan(List<BackupManifest> oldestFirst, Policy policy, Set<String> held, Instant now) {
         Map<String, String> why = new LinkedHashMap<>();
         int n = oldestFirst.size();
-        if (!policy.isSet()) {
+        Map<String, BackupManifest> byLabel = new java.util.HashMap<>();
+        for (BackupManifest m : oldestFirst) {
+            byLabel.put(m.label(), m);
+        }
+        // diff = N: the differentials beyond the newest N, and the incrementals built on them.
+        Set<String> expiredDiffs = new java.util.HashSet<>();
+        if (policy.diff() != null) {
+            int seen = 0;
+            for (int i = n - 1; i >= 0; i--) {
+                BackupManifest m = oldestFirst.get(i);
+                if ("diff".equals(m.type()) && ++seen > policy.diff()) {
+                    expiredDiffs.add(m.label());
+                }
+            }
+        }
+        if (policy.full() == null && policy.days() == null) {
             for (BackupManifest m : oldestFirst) {
-                why.put(m.label(), "no retention set");
+                if (!policy.isSet()) {
+                    why.put(m.label(), "no retention set");
+                } else if (!"full".equals(m.type()) && chainPasses(m, expiredDiffs, byLabel) == null) {
+                    why.put(m.label(), "one of the newest " + policy.diff() + " differential backups, or built on one");
+                } else if ("full".equals(m.type())) {
+                    why.put(m.label(), "a full backup (retention-diff expires only differential and incremental backups)");
+                }
             }
         }
         if (n > 0) {
             why.putIfAbsent(oldestFirst.get(n - 1).label(), "newest backup");
         }
         if (policy.full() != null) {
-            int seen = 0;
-            for (int i = n - 1; i >= 0 && seen < policy.full(); i--) {
+            Set<String> fulls = new java.util.HashSet<>();
+            for (int i = n - 1; i >= 0 && fulls.size() < policy.full(); i--) {
                 BackupManifest m = oldestFirst.get(i);
                 if ("full".equals(m.type())) {
-                    seen++;
+                    fulls.add(m.label());
                     why.putIfAbsent(m.label(), "one of the newest " + policy.full() + " full backups");
+                }
+            }
+            for (BackupManifest m : oldestFirst) {
+                if (!"full".equals(m.type()) && chainPasses(m, expiredDiffs, byLabel) == null) {
+                    String root = rootFull(m, byLabel);
+                    if (root != null && fulls.contains(root)) {
+                        why.putIfAbsent(m.label(), "built on full backup " + root + ", one of the newest " + policy.full() + " full backups");
+                    }
                 }
             }
         }
@@ -100,6 +139,28 @@ public final class Retention {
             }
         }
         return new Plan(kept, keep, expire);
+    }
+
+    /** The first backup of m's chain (m itself, then its priors) that is in the set, or null. */
+    private static String chainPasses(BackupManifest m, Set<String> set, Map<String, BackupManifest> byLabel) {
+        for (BackupManifest b = m; b != null; b = b.prior() == null ? null : byLabel.get(b.prior())) {
+            if (set.contains(b.label())) {
+                return b.label();
+            }
+        }
+        return null;
+    }
+
+    /** The full backup m's chain starts from, or null when a prior is no longer complete (expired). */
+    private static String rootFull(BackupManifest m, Map<String, BackupManifest> byLabel) {
+        BackupManifest b = m;
+        for (int guard = 0; b != null && guard < 10_000; guard++) {
+            if ("full".equals(b.type())) {
+                return b.label();
+            }
+            b = b.prior() == null ? null : byLabel.get(b.prior());
+        }
+        return null;
     }
 
     /**

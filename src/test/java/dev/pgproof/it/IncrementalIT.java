@@ -186,6 +186,33 @@ class IncrementalIT {
         assertThat(bad.exitCode()).as(bad.stdout() + bad.stderr()).isEqualTo(10);
         assertThat(bad.stdout()).contains("[backup-corrupt] " + shared + ": file ").contains(" of backup " + full + ": ")
                 .contains(" of backup " + i3 + ": ");
+
+        // retention-diff 1: a second differential makes the first one go, with the incremental built on it; the increments
+        // built on the full backup stay with it (retention-full 1); what is left restores to the source's data.
+        String d1 = diff.stdout().strip();
+        source.psql("INSERT INTO growme SELECT g FROM generate_series(60001, 60100) g");
+        PgCluster.ProcessResult i4 = backup("incr");
+        assertThat(i4.stderr()).contains("based on " + d1);
+        source.psql("INSERT INTO growme SELECT g FROM generate_series(60101, 60200) g");
+        String d2 = backup("diff").stdout().strip();
+        source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
+        Map<String, String> atEnd = source.tableDigests();
+        PgCluster.ProcessResult e = Pgproof.run("expire", "--cluster", CLUSTER, "--repo", repo.toString(), "--retention-full", "1",
+                "--retention-diff", "1").assertOk("expire --retention-full 1 --retention-diff 1");
+        assertThat(e.stderr()).contains("removing backup " + d1).contains("removing backup " + i4.stdout().strip());
+        assertThat(Pgproof.labels(info().path("backups"))).containsExactly(full, i1, i2, i3, d2);
+        Pgproof.run("verify", "--repo", repo.toString(), "--cluster", CLUSTER).assertOk("verify after expiring a differential");
+        Path last = restores.resolve("after-expire");
+        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", last.toString(),
+                "--archive-mode", "off").assertOk("restore of the newest differential after expire");
+        PgCluster after = PgCluster.adopt(last, restores.resolve("after-sock"), PgCluster.freePort());
+        try {
+            after.start();
+            after.awaitPromotion(Duration.ofMinutes(2));
+            assertThat(after.tableDigests()).isEqualTo(atEnd);
+        } finally {
+            after.stop();
+        }
     }
 
     private PgCluster.ProcessResult backup(String type) {
