@@ -78,14 +78,17 @@ get_answer() {
   echo "archive-get: restored $name for cluster \"$cluster\" from the prefetch spool (checksum verified; answered by the launcher)" >&2
 }
 
-# Sets the array jvm_native to -DZstdNativePath=<library> when the build unpacked zstd-jni's native
-# library for this machine under $1 (target/native): then the JVM loads it in place instead of
-# extracting it to a temporary file on every start. Without it, zstd-jni extracts as usual.
-native_opts() {
-  local arch="${HOSTTYPE:-}" f
-  jvm_native=()
+# launch_opts NATIVE_DIR JAR: sets the array jvm_launch to the JVM options that only speed up a start:
+# -DZstdNativePath=<library> when the build unpacked zstd-jni's native library for this machine under
+# NATIVE_DIR (target/native), so the JVM loads it in place instead of extracting it to a temporary
+# file on every start; -XX:SharedArchiveFile=<JAR without .jar>.jsa when the class-data archive built
+# for JAR is there and newer than it (a stale or unusable archive is ignored by the JVM anyway).
+launch_opts() {
+  local arch="${HOSTTYPE:-}" f cds="${2%.jar}.jsa"
+  jvm_launch=()
   [ "$arch" = x86_64 ] && arch=amd64
   for f in "$1"/linux/"$arch"/libzstd-jni-*.so; do
-    if [ -r "$f" ]; then jvm_native=("-DZstdNativePath=$f"); fi
+    if [ -r "$f" ]; then jvm_launch=("-DZstdNativePath=$f"); fi
   done
+  if [ -r "$cds" ] && [ "$cds" -nt "$2" ]; then jvm_launch+=("-XX:SharedArchiveFile=$cds"); fi
 }
