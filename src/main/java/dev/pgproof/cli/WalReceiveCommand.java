@@ -89,7 +89,22 @@ final class WalReceiveCommand implements Callable<Integer> {
                 storage.describe(), slotName);
         Object stopper = Cleanup.register(() -> receiver.requestStop(30_000));
         try {
-            receiver.run(() -> connect(ctx, pinned, storage, s, connectTimeout));
+            receiver.run(new WalReceiver.Connector() {
+                @Override
+                public Connection connect() {
+                    return WalReceiveCommand.this.connect(ctx, pinned, storage, s, connectTimeout);
+                }
+
+                @Override
+                public Connection connectSql() {
+                    try (LiveCluster lc = ctx.connect(pinned, storage.describe())) {
+                        return PgConnection.open(lc.endpoint(), InitCommand.user(s), connectTimeout, "postgres");
+                    } catch (SQLException e) {
+                        throw new PgproofException(ExitCode.CONNECT, "cluster \"" + cluster + "\": could not connect to move replication slot \""
+                                + slotName + "\": " + e.getMessage());
+                    }
+                }
+            });
         } finally {
             Cleanup.unregister(stopper);
         }

@@ -29,7 +29,13 @@ import org.postgresql.copy.CopyDual;
 public final class WalReceiver {
     /** Opens a replication connection to the cluster's server, after checking it is the pinned cluster. */
     public interface Connector {
+        /** A replication connection (replication=true) to the cluster. */
         Connection connect();
+
+        /** A normal connection to the same server, for moving the slot past a timeline's end. */
+        default Connection connectSql() {
+            throw new UnsupportedOperationException("no SQL connection");
+        }
     }
 
     /** Settings; intervals in milliseconds, timeouts in seconds. */
@@ -64,6 +70,9 @@ public final class WalReceiver {
     private long serverEnd;
     private long unstoredSince;
     private boolean lastWasPartial;
+    /** When streaming a timeline the server has left: the LSN where it ends (its switch point), else 0. */
+    private long historicEnd;
+    private boolean historicDone;
     private boolean statusDue;
     /** Whether the current session received anything from the server (then a failure starts a new retry period). */
     private boolean progressed;
@@ -209,18 +218,21 @@ public final class WalReceiver {
             }
             long start = slot[0] != 0 ? slot[0] : xlogpos;
             timeline = slot[1] != 0 ? (int) slot[1] : serverTli;
+            historicEnd = 0;
+            historicDone = false;
             if (timeline != serverTli) {
-                // Following a switch needs the slot moved past the old timeline's end, which only this
-                // stream's flush reports could do: not done yet, so say so instead of streaming the old end again and again.
-                throw new PgproofException(ExitCode.CONFIG, "cluster \"" + cluster + "\": replication slot \"" + o.slot() + "\" stopped at "
-                        + WalFileName.formatLsn(start) + " on timeline " + timeline + ", but the server is on timeline " + serverTli
-                        + "; wal-receive does not follow a timeline switch",
-                        "archive_command archives the end of the old timeline (as .partial) and the new timeline's history file",
-                        "then start streaming the new timeline with a new slot: SELECT pg_drop_replication_slot('" + o.slot()
-                                + "'); and pgproof wal-receive --cluster " + cluster + " --create-slot");
+                // The server was promoted since the slot last moved: stream the rest of the slot's timeline (the
+                // server ends it at the switch point), then move the slot to the switch point and go on with the next one.
+                historicEnd = switchPoint(conn, serverTli, timeline, start);
+                Log.info("wal-receive: cluster \"%s\": replication slot \"%s\" is on timeline %d, which the server left at %s (it is on "
+                        + "timeline %d now): streaming the rest of timeline %d first", cluster, o.slot(), timeline, WalFileName.formatLsn(historicEnd),
+                        serverTli, timeline);
             }
             if (timeline > 1) {
                 storeHistory(conn, timeline);
+            }
+            if (historicEnd != 0 && start >= historicEnd) {
+                historicDone = true; // nothing of the old timeline is left to store
             }
             segNo = WalFileName.segmentOf(start, segSize);
             long segStart = WalFileName.segmentStartLsn(segNo, segSize);
@@ -232,13 +244,59 @@ public final class WalReceiver {
             serverEnd = Math.max(xlogpos, start);
             unstoredSince = 0;
             String sql = "START_REPLICATION SLOT " + o.slot() + " PHYSICAL " + WalFileName.formatLsn(segStart) + " TIMELINE " + timeline;
-            beat("starting replication");
-            CopyDual copy = conn.unwrap(PGConnection.class).getCopyAPI().copyDual(sql);
-            Log.info("wal-receive: cluster \"%s\": streaming from %s on timeline %d (segment %s) through slot \"%s\" (slot restart_lsn %s, server at %s)",
-                    cluster, WalFileName.formatLsn(segStart), timeline, segName(), o.slot(), slot[0] == 0 ? "none" : WalFileName.formatLsn(slot[0]),
-                    WalFileName.formatLsn(xlogpos));
-            stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
+            if (!historicDone) {
+                beat("starting replication");
+                CopyDual copy = conn.unwrap(PGConnection.class).getCopyAPI().copyDual(sql);
+                Log.info("wal-receive: cluster \"%s\": streaming from %s on timeline %d (segment %s) through slot \"%s\" (slot restart_lsn %s, server at %s)",
+                        cluster, WalFileName.formatLsn(segStart), timeline, segName(), o.slot(), slot[0] == 0 ? "none" : WalFileName.formatLsn(slot[0]),
+                        WalFileName.formatLsn(xlogpos));
+                stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
+            }
         }
+        if (historicDone) {
+            advanceSlot(connector, historicEnd);
+        }
+    }
+
+    /**
+     * Where the server left {@code tli} on its way to {@code serverTli}, from the server's history
+     * file; refuses a slot on a timeline that is not an ancestor of the server's.
+     */
+    private long switchPoint(Connection conn, int serverTli, int tli, long start) throws SQLException {
+        String text;
+        try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("TIMELINE_HISTORY " + serverTli)) {
+            rs.next();
+            text = new String(rs.getBytes(2), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        for (TimelineHistory.Entry e : TimelineHistory.parse(serverTli, text)) {
+            if (e.timeline() == tli) {
+                return e.switchLsn();
+            }
+        }
+        throw new PgproofException(ExitCode.CONFIG, "cluster \"" + cluster + "\": replication slot \"" + o.slot() + "\" is at "
+                + WalFileName.formatLsn(start) + " on timeline " + tli + ", which is not in the history of the server's timeline " + serverTli,
+                "the slot belongs to another line of history: drop it, SELECT pg_drop_replication_slot('" + o.slot()
+                        + "'), and start again with pgproof wal-receive --cluster " + cluster + " --create-slot");
+    }
+
+    /**
+     * Moves the slot to the switch point once everything of the old timeline before it is stored, so that
+     * the server reports the slot on the next timeline (the replication connection is closed by now, so
+     * the slot is free).
+     */
+    private void advanceSlot(Connector connector, long to) throws SQLException {
+        beat("moving the slot past the end of timeline " + timeline);
+        try (Connection sql = connector.connectSql();
+                java.sql.PreparedStatement ps = sql.prepareStatement("SELECT end_lsn FROM pg_replication_slot_advance(?, ?::pg_lsn)")) {
+            ps.setString(1, o.slot());
+            ps.setString(2, WalFileName.formatLsn(to));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                Log.info("wal-receive: cluster \"%s\": timeline %d is stored up to its end at %s; replication slot \"%s\" moved to %s, "
+                        + "following the server onto the next timeline", cluster, timeline, WalFileName.formatLsn(to), o.slot(), rs.getString(1));
+            }
+        }
+        progressed = true;
     }
 
     /** restart_lsn and restart_tli of the slot (0 when unset), or null when it does not exist. */
@@ -293,6 +351,16 @@ public final class WalReceiver {
             }
             byte[] msg = copy.readFromCopy(false);
             long now = System.nanoTime();
+            if (historicEnd != 0 && received >= historicEnd) {
+                // All of the timeline the server left is here (it sends no more of it): store it and end this
+                // session without waiting for the end of the copy.
+                storePartial();
+                sendStatus(copy, false);
+                historicDone = true;
+                Log.info("wal-receive: cluster \"%s\": received timeline %d to its end at %s; stored through %s", cluster, timeline,
+                        WalFileName.formatLsn(received), WalFileName.formatLsn(stored));
+                return;
+            }
             if (msg == null) {
                 if (!copy.isActive()) {
                     storePartial();

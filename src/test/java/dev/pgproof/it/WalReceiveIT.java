@@ -249,6 +249,53 @@ class WalReceiveIT {
         assertThat(partials().getOrDefault(name, 0L)).as("partial copy of " + name + " after SIGTERM").isGreaterThanOrEqualTo(lsn % SEG);
     }
 
+    @Test
+    @Order(6)
+    void theReceiverFollowsAPromotionOntoTheNextTimeline() throws Exception {
+        assertThat(receiver).as("stopped by the previous test").isNull();
+        insert(400_001, 2_000);
+        // The cluster becomes a standby of nothing, then is promoted: timeline 2; the slot stays on timeline 1.
+        source.stop();
+        Path signal = source.dataDir().resolve("standby.signal");
+        Files.writeString(signal, "");
+        PgCluster.chownToOwner(signal, false);
+        source.configure("restore_command", "'/bin/false'");
+        source.start();
+        source.psql("SELECT pg_promote()");
+        source.awaitPromotion(WAIT);
+        assertThat(source.psql("SELECT pg_walfile_name(pg_current_wal_lsn())")).startsWith("00000002");
+        insert(402_001, 2_000);
+
+        receiver = startReceiver(Map.of());
+        receiver.awaitLine("wal-receive: cluster \"recv\": replication slot \"" + SLOT + "\" is on timeline 1, which the server left at ", WAIT);
+        receiver.awaitLine("wal-receive: cluster \"recv\": timeline 1 is stored up to its end at ", WAIT);
+        String streaming = receiver.awaitLine("wal-receive: cluster \"recv\": streaming from ", WAIT);
+        assertThat(streaming).contains(" on timeline 2 ");
+        insert(404_001, 1_000);
+        long end = lsn(source.psql("SELECT pg_current_wal_lsn()"));
+        Map<String, String> atEnd = source.tableDigests();
+        String name = String.format("%08X%08X%08X", 2, end / SEG / 256, end / SEG % 256);
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (partials().getOrDefault(name, 0L) < end % SEG && !walCopies().containsKey(name)) {
+            assertThat(System.nanoTime()).as("timeline 2 streamed to " + Long.toHexString(end) + "\n" + receiver.stderr()).isLessThan(deadline);
+            PgCluster.pause(100);
+        }
+        Pgproof.run("verify", "--cluster", CLUSTER, "--repo", repo.toString()).assertOk("verify after the promotion");
+
+        // A restore follows the history file to timeline 2 and reaches what was streamed there.
+        Path restores = local.ownedDir("restores-tli");
+        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", restores.resolve("latest").toString(),
+                "--archive-mode", "off").assertOk("restore along timeline 2");
+        PgCluster latest = PgCluster.adopt(restores.resolve("latest"), restores.resolve("sock"), PgCluster.freePort());
+        try {
+            latest.start();
+            latest.awaitPromotion(WAIT);
+            assertThat(latest.tableDigests()).isEqualTo(atEnd);
+        } finally {
+            latest.stop();
+        }
+    }
+
     private long slotRestartLsn() {
         return lsn(source.psql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '" + SLOT + "'"));
     }
