@@ -62,6 +62,11 @@ public final class EncryptedStorage implements Storage {
     }
 
     @Override
+    public void removeEmptyDirectories(String prefix) throws IOException {
+        inner.removeEmptyDirectories(prefix);
+    }
+
+    @Override
     public String describe() {
         return inner.describe() + " (encrypted)";
     }
