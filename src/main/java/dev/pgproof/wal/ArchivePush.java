@@ -161,8 +161,7 @@ public final class ArchivePush {
                 throw new IOException("stored object \"" + key + "\" has the wrong size after decompression");
             }
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "WAL file \"" + name + "\" failed verification after it was stored: "
-                    + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
+            throw verificationFailed(name, storage, key, e);
         }
         return new Result(name, false, size, stored, key);
     }
@@ -227,11 +226,26 @@ public final class ArchivePush {
                         + " bytes, " + packed.length + " written)");
             }
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "WAL file \"" + name + "\" failed verification after it was stored: "
-                    + e.getMessage(), "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
+            throw verificationFailed(name, storage, key, e);
         }
         Log.timing("read back and verified");
         return new Result(name, false, data.length, packed.length, key);
+    }
+
+    /**
+     * The object under its final name is not what it must be: it is taken away, so that PostgreSQL's
+     * retry stores it again instead of finding it "already stored".
+     */
+    private static PgproofException verificationFailed(String name, Storage storage, String key, IOException e) {
+        String removed;
+        try {
+            storage.delete(key);
+            removed = "the stored copy was removed";
+        } catch (IOException | RuntimeException d) {
+            removed = "the stored copy could not be removed (" + d.getMessage() + "): remove \"" + key + "\" by hand";
+        }
+        return new PgproofException(ExitCode.REPOSITORY, "WAL file \"" + name + "\" failed verification after it was stored: "
+                + e.getMessage() + "; " + removed, "the repository may be failing; check its storage. PostgreSQL keeps the segment and retries");
     }
 
     private PgproofException storeFailed(String name, Storage storage, IOException e) {
