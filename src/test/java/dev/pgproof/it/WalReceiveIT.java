@@ -207,16 +207,7 @@ class WalReceiveIT {
             named.stop();
         }
 
-        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", restores.resolve("latest").toString(),
-                "--archive-mode", "off").assertOk("restore to the end of the streamed WAL");
-        PgCluster latest = PgCluster.adopt(restores.resolve("latest"), restores.resolve("latest-sock"), PgCluster.freePort());
-        try {
-            latest.start();
-            latest.awaitPromotion(WAIT);
-            assertThat(latest.tableDigests()).isEqualTo(atEnd);
-        } finally {
-            latest.stop();
-        }
+        assertLatestRestoreHas(restores.resolve("latest"), atEnd, "restore to the end of the streamed WAL");
         assertThat(walCopies()).doesNotContainKey(segment);
     }
 
@@ -283,16 +274,20 @@ class WalReceiveIT {
         Pgproof.run("verify", "--cluster", CLUSTER, "--repo", repo.toString()).assertOk("verify after the promotion");
 
         // A restore follows the history file to timeline 2 and reaches what was streamed there.
-        Path restores = local.ownedDir("restores-tli");
-        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", restores.resolve("latest").toString(),
-                "--archive-mode", "off").assertOk("restore along timeline 2");
-        PgCluster latest = PgCluster.adopt(restores.resolve("latest"), restores.resolve("sock"), PgCluster.freePort());
+        assertLatestRestoreHas(local.ownedDir("restores-tli").resolve("latest"), atEnd, "restore along timeline 2");
+    }
+
+    /** Restores the newest backup to the end of the repository's WAL into dir, recovers it and compares its tables. */
+    private void assertLatestRestoreHas(Path dir, Map<String, String> expected, String what) {
+        Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dir.toString(), "--archive-mode", "off")
+                .assertOk(what);
+        PgCluster copy = PgCluster.adopt(dir, dir.resolveSibling(dir.getFileName() + "-sock"), PgCluster.freePort());
         try {
-            latest.start();
-            latest.awaitPromotion(WAIT);
-            assertThat(latest.tableDigests()).isEqualTo(atEnd);
+            copy.start();
+            copy.awaitPromotion(WAIT);
+            assertThat(copy.tableDigests()).as(what).isEqualTo(expected);
         } finally {
-            latest.stop();
+            copy.stop();
         }
     }
 
