@@ -83,7 +83,7 @@ public final class Retention {
                 if (!policy.isSet()) {
                     why.put(m.label(), "no retention set");
                 } else if (!"full".equals(m.type()) && chainPasses(m, expiredDiffs, byLabel) == null) {
-                    why.put(m.label(), "one of the newest " + policy.diff() + " differential backups, or built on one");
+                    why.put(m.label(), "neither an older differential than the newest " + policy.diff() + " nor built on one");
                 } else if ("full".equals(m.type())) {
                     why.put(m.label(), "a full backup (retention-diff expires only differential and incremental backups)");
                 }
