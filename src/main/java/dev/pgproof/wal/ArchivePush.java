@@ -107,7 +107,7 @@ public final class ArchivePush {
         if (kind == WalFileName.Kind.SEGMENT || kind == WalFileName.Kind.PARTIAL) {
             checkSegment(file.toString(), name, size, head, headLen);
         }
-        return store(name, sha, size, () -> Files.newInputStream(file));
+        return storeLarge(file, name, sha, size);
     }
 
     /**
@@ -124,12 +124,8 @@ public final class ArchivePush {
         return pushInMemory(name, kind, data, source, CompletableFuture.supplyAsync(() -> find(name), Background.POOL));
     }
 
-    /** Where the content to store comes from (opened again for the write, after the checksum pass). */
-    private interface Source {
-        InputStream open() throws IOException;
-    }
-
-    private Result store(String name, String sha, long size, Source source) {
+    /** Stores a segment too large to hold in memory: read again for the write, after the checksum pass. */
+    private Result storeLarge(Path file, String name, String sha, long size) {
         List<WalArchive.StoredWal> existing = find(name);
         if (!existing.isEmpty()) {
             return sameOrFail(name, sha, existing, size);
@@ -140,7 +136,7 @@ public final class ArchivePush {
         long stored;
         try (Storage.Writer w = storage.create(key)) {
             dev.pgproof.io.CountingOutputStream counter = new dev.pgproof.io.CountingOutputStream(w.stream());
-            try (InputStream in = source.open(); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
+            try (InputStream in = Files.newInputStream(file); OutputStream z = compression.compress(dev.pgproof.io.Streams.nonClosing(counter), level)) {
                 in.transferTo(z);
             }
             stored = counter.count();
@@ -309,7 +305,7 @@ public final class ArchivePush {
         }
         WalHeader h;
         try {
-            h = WalHeader.parse(java.util.Arrays.copyOf(head, headLen), file.toString());
+            h = WalHeader.parse(java.util.Arrays.copyOf(head, headLen), file);
         } catch (IOException e) {
             throw new PgproofException(ExitCode.WAL_REJECTED, "WAL file \"" + file + "\" has no valid page header: " + e.getMessage(),
                     "this is not a WAL segment of PostgreSQL " + identity.pgVersion() + "; nothing was stored");
