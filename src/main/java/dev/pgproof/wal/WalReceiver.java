@@ -72,7 +72,6 @@ public final class WalReceiver {
     private boolean lastWasPartial;
     /** When streaming a timeline the server has left: the LSN where it ends (its switch point), else 0. */
     private long historicEnd;
-    private boolean historicDone;
     private boolean statusDue;
     /** Whether the current session received anything from the server (then a failure starts a new retry period). */
     private boolean progressed;
@@ -219,7 +218,6 @@ public final class WalReceiver {
             long start = slot[0] != 0 ? slot[0] : xlogpos;
             timeline = slot[1] != 0 ? (int) slot[1] : serverTli;
             historicEnd = 0;
-            historicDone = false;
             if (timeline != serverTli) {
                 // The server was promoted since the slot last moved: stream the rest of the slot's timeline (the
                 // server ends it at the switch point), then move the slot to the switch point and go on with the next one.
@@ -231,9 +229,6 @@ public final class WalReceiver {
             if (timeline > 1) {
                 storeHistory(conn, timeline);
             }
-            if (historicEnd != 0 && start >= historicEnd) {
-                historicDone = true; // nothing of the old timeline is left to store
-            }
             segNo = WalFileName.segmentOf(start, segSize);
             long segStart = WalFileName.segmentStartLsn(segNo, segSize);
             buf = buf == null ? new byte[segSize] : buf;
@@ -244,7 +239,7 @@ public final class WalReceiver {
             serverEnd = Math.max(xlogpos, start);
             unstoredSince = 0;
             String sql = "START_REPLICATION SLOT " + o.slot() + " PHYSICAL " + WalFileName.formatLsn(segStart) + " TIMELINE " + timeline;
-            if (!historicDone) {
+            if (!oldTimelineStored()) {
                 beat("starting replication");
                 CopyDual copy = conn.unwrap(PGConnection.class).getCopyAPI().copyDual(sql);
                 Log.info("wal-receive: cluster \"%s\": streaming from %s on timeline %d (segment %s) through slot \"%s\" (slot restart_lsn %s, server at %s)",
@@ -253,9 +248,14 @@ public final class WalReceiver {
                 stream(copy); // the connection is closed without ending the copy: nothing to wait for from a server that may be gone
             }
         }
-        if (historicDone) {
+        if (oldTimelineStored()) {
             advanceSlot(connector, historicEnd);
         }
+    }
+
+    /** Whether the session streams a timeline the server has left and everything of it up to the switch point is stored. */
+    private boolean oldTimelineStored() {
+        return historicEnd != 0 && stored >= historicEnd;
     }
 
     /**
@@ -356,7 +356,6 @@ public final class WalReceiver {
                 // session without waiting for the end of the copy.
                 storePartial();
                 sendStatus(copy, false);
-                historicDone = true;
                 Log.info("wal-receive: cluster \"%s\": received timeline %d to its end at %s; stored through %s", cluster, timeline,
                         WalFileName.formatLsn(received), WalFileName.formatLsn(stored));
                 return;
