@@ -5,23 +5,16 @@
 # Usage: bench/archive-push.sh [SEGMENTS]   (run as root or as an unprivileged user)
 set -euo pipefail
 n="${1:-20}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin=/usr/lib/postgresql/15/bin
-user=$(id -un); [ "$(id -u)" = 0 ] && user=pgproof-test
-as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
-work=$(mktemp -d /tmp/pgproof-bench-XXXX); chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown "$user" "$work"
-trap 'as $bin/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib.sh"
+new_work pgproof-bench
 "$root/pgproof" --version >/dev/null
-as $bin/initdb -A trust --data-checksums -D "$work/data" >/dev/null
-port=$((20000 + RANDOM % 10000))
-printf "port = %d\nunix_socket_directories = '%s'\nlisten_addresses = ''\narchive_mode = off\nmax_wal_size = '2GB'\nwal_keep_size = '2GB'\n" "$port" "$work" >> "$work/data/postgresql.conf"
-as $bin/pg_ctl -w -D "$work/data" -l "$work/log" start >/dev/null
-as $bin/psql -q -h "$work" -p "$port" -d postgres -c "CREATE TABLE t (x int, y text)" >/dev/null
+start_cluster "archive_mode = off" "wal_keep_size = '2GB'"
+sql -c "CREATE TABLE t (x int, y text)" >/dev/null
 for i in $(seq "$n"); do
-  as $bin/psql -q -h "$work" -p "$port" -d postgres -c "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 60000) g; SELECT pg_switch_wal()" >/dev/null
+  sql -c "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 60000) g; SELECT pg_switch_wal()" >/dev/null
 done
 as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
-cur=$(as $bin/psql -Atq -h "$work" -p "$port" -d postgres -c "SELECT pg_walfile_name(pg_current_wal_lsn())")
+cur=$(sql -c "SELECT pg_walfile_name(pg_current_wal_lsn())")
 # only segments PostgreSQL has finished (recycled future segments still carry old headers)
 segs=$(cd "$work/data/pg_wal" && ls | grep -E '^[0-9A-F]{24}$' | sort | awk -v c="$cur" '$0 < c' | tail -n "$n")
 timeit() { # prints milliseconds per call, sorted
@@ -34,27 +27,12 @@ report() { awk -v name="$1" '{a[NR]=$1} END {printf "%-28s %d segments: min %d m
 timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" | report "pgproof archive-push"
 # The same segments once they are acknowledged in a spool (as after the agent or a push-ahead stored
 # them): the launcher answers without starting Java. The first pass writes the acknowledgements.
-mkdir -p "$work/spool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/spool"
+mkdir -p "$work/spool"; own "$work/spool"
 timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" >/dev/null
 timeit "$root/pgproof" archive-push --cluster bench --repo "$work/repo" --spool-path "$work/spool" | report "pgproof, acknowledged (agent)"
 if command -v pgbackrest >/dev/null; then
-  mkdir -p "$work/pgbr"; chown "$user" "$work/pgbr" 2>/dev/null || true
-  cat > "$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr
-compress-type=zst
-compress-level=3
-log-level-console=warn
-log-level-file=off
-lock-path=$work/pgbr
-spool-path=$work/pgbr
-[bench]
-pg1-path=$work/data
-pg1-port=$port
-pg1-socket-path=$work
-CONF
-  as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
-  timeit pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-push | report "pgbackrest archive-push"
+  pgbr_conf
+  timeit $(pgbr) archive-push | report "pgbackrest archive-push"
 fi
 
 # archive-get of the same segments (restore_command), one process per segment; with a spool and
@@ -65,9 +43,9 @@ gettime() {
     echo $(( ($(date +%s%N) - t0) / 1000000 ))
   done | sort -n
 }
-mkdir -p "$work/got" "$work/gspool"; [ "$(id -u)" = 0 ] && chown "$user" "$work/got" "$work/gspool"
+mkdir -p "$work/got" "$work/gspool"; own "$work/got" "$work/gspool"
 gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" | report "pgproof archive-get"
 gettime "$root/pgproof" archive-get --cluster bench --repo "$work/repo" --spool-path "$work/gspool" | report "pgproof archive-get, prefetch"
 if command -v pgbackrest >/dev/null; then
-  gettime pgbackrest --config="$work/pgbackrest.conf" --stanza=bench archive-get | report "pgbackrest archive-get"
+  gettime $(pgbr) archive-get | report "pgbackrest archive-get"
 fi
