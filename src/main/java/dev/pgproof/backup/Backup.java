@@ -2,6 +2,7 @@ package dev.pgproof.backup;
 
 import dev.pgproof.cluster.LiveCluster;
 import dev.pgproof.io.Compression;
+import dev.pgproof.repo.Xor;
 import dev.pgproof.io.CountingOutputStream;
 import dev.pgproof.io.Hashes;
 import dev.pgproof.repo.BackupCatalog;
@@ -74,6 +75,8 @@ public final class Backup {
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong xorBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong baseBytesRead = new java.util.concurrent.atomic.AtomicLong();
     /** Verifies page checksums of relation files while copying them; null when the cluster has data checksums off. */
     private PageVerifier pages;
 
@@ -439,7 +442,9 @@ public final class Backup {
             for (String[] d : scan.directories()) {
                 dirs.add(new BackupManifest.Directory(d[0], d[1]));
             }
-            BackupManifest m = new BackupManifest(RepoLayout.FORMAT, label, type, cluster.name(),
+            // Format 2: some pieces are XOR-stored (xorKey); a format-1 reader would fail their checksums.
+            boolean xor = all.stream().anyMatch(f -> f.chunks().stream().anyMatch(c -> c.xorKey() != null));
+            BackupManifest m = new BackupManifest(xor ? 2 : RepoLayout.FORMAT, label, type, cluster.name(),
                     Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
                     cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                     stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
@@ -447,8 +452,9 @@ public final class Backup {
                     spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
                     pageChecksums);
             if (prior != null) {
-                Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored", label, Sizes.bytes(unchangedBytes.get()),
-                        Sizes.bytes(size), prior.label(), Sizes.bytes(stored));
+                Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored; %s of changed blocks stored as their difference "
+                        + "from the earlier version (%s of earlier objects read for it)", label, Sizes.bytes(unchangedBytes.get()),
+                        Sizes.bytes(size), prior.label(), Sizes.bytes(stored), Sizes.bytes(xorBytes.get()), Sizes.bytes(baseBytesRead.get()));
             }
             try {
                 BackupCatalog catalog = new BackupCatalog(storage, layout);
@@ -674,7 +680,9 @@ public final class Backup {
         });
         // Suspect pages are read again from the file; the window is stored as first read whatever the re-reads show.
         List<BackupManifest.BadPage> bad = suspects.isEmpty() ? List.of() : pageFile.confirm(suspects, fileOffset);
-        List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, n, hashes, priorFile, blockSize());
+        Map<String, byte[]> bases = new java.util.HashMap<>(4);
+        BlockDelta.Objects objects = k -> bases.computeIfAbsent(k, this::readBase);
+        List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, buf, n, hashes, priorFile, blockSize(), objects);
         if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
             MessageDigest part = Hashes.sha256();
             part.update(buf, 0, n);
@@ -695,9 +703,18 @@ public final class Backup {
             try (Storage.Writer w = storage.create(key)) {
                 CountingOutputStream counter = new CountingOutputStream(w.stream());
                 OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
+                byte[] scratch = null;
                 for (BlockDelta.Run r : runs) {
-                    if (r.changed()) {
+                    if (r.changed() && r.xorKey() == null) {
                         z.write(buf, r.bufOffset(), r.length());
+                    } else if (r.changed()) {
+                        if (scratch == null || scratch.length < r.length()) {
+                            scratch = new byte[Math.max(r.length(), blockSize() * 16)];
+                        }
+                        System.arraycopy(buf, r.bufOffset(), scratch, 0, r.length());
+                        Xor.apply(scratch, 0, bases.get(r.xorKey()), (int) r.xorOffset(), r.length());
+                        z.write(scratch, 0, r.length());
+                        xorBytes.addAndGet(r.length());
                     }
                 }
                 z.close();
@@ -711,16 +728,40 @@ public final class Backup {
             MessageDigest part = Hashes.sha256();
             part.update(buf, r.bufOffset(), r.length());
             String sha = Hashes.hex(part.digest());
+            Long xorOffset = r.xorKey() == null ? null : r.xorOffset();
             if (r.changed()) {
-                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, sha, r.changesOffset()));
+                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, sha, r.changesOffset(),
+                        r.xorKey(), xorOffset));
                 first = false;
             } else {
-                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset()));
+                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset(), r.xorKey(),
+                        xorOffset));
                 unchangedBytes.addAndGet(r.length());
             }
         }
         progress.addBytes(n);
         return new Window(pieces, hashes, bad);
+    }
+
+    /**
+     * An earlier backup's object, decompressed, as the base its changed blocks are XOR-stored against;
+     * null when it cannot be read, and those blocks are stored whole (the earlier backup's own checks
+     * are verify's business; restore checks every piece it rebuilds).
+     */
+    private byte[] readBase(String key) {
+        Compression c = Compression.byExtension(key.substring(key.lastIndexOf('.') + 1));
+        if (c == null) {
+            return null;
+        }
+        try (InputStream in = c.decompress(storage.open(key))) {
+            byte[] b = in.readAllBytes();
+            baseBytesRead.addAndGet(b.length);
+            return b;
+        } catch (IOException | RuntimeException e) {
+            Log.warn("backup: object \"%s\" of the prior backup cannot be read (%s): the blocks changed since it are stored whole", key,
+                    e.getMessage());
+            return null;
+        }
     }
 
     private int blockSize() {

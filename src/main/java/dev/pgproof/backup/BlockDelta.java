@@ -77,14 +77,37 @@ final class BlockDelta {
         }
     }
 
+    /** The decompressed content of a stored object, or null when it cannot be read (its blocks are then stored whole). */
+    interface Objects {
+        byte[] get(String key);
+    }
+
     /**
      * A run of consecutive blocks of one window: changed (stored in this backup's object for the window,
-     * at {@code changesOffset}) or unchanged (referenced at {@code refOffset} of {@code refKey}).
+     * at {@code changesOffset}) or unchanged (referenced at {@code refOffset} of {@code refKey}). A
+     * changed run with an {@code xorKey} is stored as its XOR with the blocks' earlier version, the
+     * plain bytes at {@code xorOffset} of that object; an unchanged run keeps the XOR base of the piece
+     * it references.
      */
-    record Run(boolean changed, int bufOffset, int length, String refKey, long refOffset, long changesOffset) {}
+    record Run(boolean changed, int bufOffset, int length, String refKey, long refOffset, long changesOffset, String xorKey, long xorOffset) {
+        boolean continues(Run r) {
+            return changed == r.changed && bufOffset + length == r.bufOffset && java.util.Objects.equals(refKey, r.refKey)
+                    && (refKey == null || refOffset + length == r.refOffset) && java.util.Objects.equals(xorKey, r.xorKey)
+                    && (xorKey == null || xorOffset + length == r.xorOffset);
+        }
 
-    /** Splits the window buf[0, n) at file offset fileOffset into runs, comparing block hashes with the prior's. */
-    static List<Run> plan(long fileOffset, int n, byte[] hashes, Prior prior, int blockSize) {
+        Run extend(int len) {
+            return new Run(changed, bufOffset, length + len, refKey, refOffset, changesOffset, xorKey, xorOffset);
+        }
+    }
+
+    /**
+     * Splits the window buf[0, n) at file offset fileOffset into runs, comparing block hashes with the
+     * prior's. A changed block the prior had is stored as its XOR with the prior's plain version (for a
+     * prior piece that is itself XOR-stored, its base) when that XOR has at least as many zero bytes as
+     * the block: a page changed in a few places; a block rewritten with other content is stored as it is.
+     */
+    static List<Run> plan(long fileOffset, byte[] buf, int n, byte[] hashes, Prior prior, int blockSize, Objects objects) {
         List<Run> runs = new ArrayList<>();
         int blocks = hashes.length / HASH;
         long changes = 0;
@@ -93,28 +116,54 @@ final class BlockDelta {
             int from = b * blockSize;
             int len = Math.min(blockSize, n - from);
             long g = firstBlock + b;
-            BackupManifest.Chunk piece = null;
-            boolean same = prior != null && (g + 1) * HASH <= prior.hashes().length
-                    && Arrays.equals(hashes, b * HASH, (b + 1) * HASH, prior.hashes(), (int) (g * HASH), (int) ((g + 1) * HASH))
-                    && (piece = prior.pieceAt(fileOffset + from)) != null && fileOffset + from + len <= piece.offset() + piece.size();
-            Run last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
+            BackupManifest.Chunk piece = prior == null ? null : prior.pieceAt(fileOffset + from);
+            boolean covered = piece != null && fileOffset + from + len <= piece.offset() + piece.size();
+            boolean same = covered && (g + 1) * HASH <= prior.hashes().length
+                    && Arrays.equals(hashes, b * HASH, (b + 1) * HASH, prior.hashes(), (int) (g * HASH), (int) ((g + 1) * HASH));
+            long within = covered ? fileOffset + from - piece.offset() : 0;
+            Run run;
             if (same) {
-                long base = piece.sourceOffset() == null ? 0 : piece.sourceOffset();
-                long ref = base + (fileOffset + from - piece.offset());
-                if (last != null && !last.changed() && last.refKey().equals(piece.key()) && last.refOffset() + last.length() == ref) {
-                    runs.set(runs.size() - 1, new Run(false, last.bufOffset(), last.length() + len, last.refKey(), last.refOffset(), 0));
-                } else {
-                    runs.add(new Run(false, from, len, piece.key(), ref, 0));
-                }
+                long ref = (piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
+                run = piece.xorKey() == null ? new Run(false, from, len, piece.key(), ref, 0, null, 0)
+                        : new Run(false, from, len, piece.key(), ref, 0, piece.xorKey(), piece.xorOffset() + within);
             } else {
-                if (last != null && last.changed()) {
-                    runs.set(runs.size() - 1, new Run(true, last.bufOffset(), last.length() + len, null, 0, last.changesOffset()));
-                } else {
-                    runs.add(new Run(true, from, len, null, 0, changes));
+                String baseKey = null;
+                long baseOffset = 0;
+                if (covered && objects != null) {
+                    baseKey = piece.xorKey() != null ? piece.xorKey() : piece.key();
+                    baseOffset = (piece.xorKey() != null ? piece.xorOffset() : piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
+                    byte[] base = objects.get(baseKey);
+                    if (base == null || baseOffset + len > base.length || !xorPays(buf, from, base, (int) baseOffset, len)) {
+                        baseKey = null;
+                        baseOffset = 0;
+                    }
                 }
+                run = new Run(true, from, len, null, 0, changes, baseKey, baseOffset);
                 changes += len;
+            }
+            Run last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
+            if (last != null && last.continues(run)) {
+                runs.set(runs.size() - 1, last.extend(len));
+            } else {
+                runs.add(run);
             }
         }
         return runs;
+    }
+
+    /** Whether block ^ base has at least as many zero bytes as the block itself. */
+    static boolean xorPays(byte[] block, int at, byte[] base, int baseAt, int len) {
+        int zeroXor = 0;
+        int zeroPlain = 0;
+        for (int i = 0; i < len; i++) {
+            byte v = block[at + i];
+            if (v == base[baseAt + i]) {
+                zeroXor++;
+            }
+            if (v == 0) {
+                zeroPlain++;
+            }
+        }
+        return zeroXor >= zeroPlain;
     }
 }

@@ -81,6 +81,9 @@ public final class Expire {
                 if (f.chunks() != null) {
                     for (BackupManifest.Chunk c : f.chunks()) {
                         referenced.add(c.key());
+                        if (c.xorKey() != null) {
+                            referenced.add(c.xorKey());   // the base an XOR-stored piece is rebuilt from
+                        }
                     }
                 }
             }

@@ -109,12 +109,40 @@ public record BackupManifest(
      * Without {@code sourceOffset} the piece is a whole stored object (decompressed). With it, the piece
      * is that many bytes at {@code sourceOffset} of the decompressed object, which may belong to an
      * earlier backup (an unchanged run of blocks) or hold several changed runs of this one.
+     * With {@code xorKey}, the stored bytes are the piece XOR an earlier version of the same blocks: the
+     * piece is those bytes XOR the {@code size} bytes at {@code xorOffset} of the decompressed object
+     * {@code xorKey} (never itself an XOR piece). A block changed by a few bytes then stores as almost
+     * all zeros. {@code sha256} is always that of the piece's own (resolved) bytes.
      * {@code storedSize} counts what this backup stored for the piece (0 for a reference).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset) {
+    public record Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset, String xorKey,
+            Long xorOffset) {
         public Chunk(String key, long offset, long size, long storedSize, String sha256) {
-            this(key, offset, size, storedSize, sha256, null);
+            this(key, offset, size, storedSize, sha256, null, null, null);
+        }
+
+        public Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset) {
+            this(key, offset, size, storedSize, sha256, sourceOffset, null, null);
+        }
+
+        /**
+         * Resolves the piece from its decompressed object (and, for an XOR piece, its decompressed base
+         * object): the piece's bytes, a new array, or null when an object is shorter than the piece needs.
+         */
+        public byte[] resolve(byte[] object, byte[] base) {
+            long from = sourceOffset == null ? 0 : sourceOffset;
+            if (from < 0 || from + size > object.length || (sourceOffset == null && object.length != size)) {
+                return null;
+            }
+            byte[] out = java.util.Arrays.copyOfRange(object, (int) from, (int) (from + size));
+            if (xorKey != null) {
+                if (base == null || xorOffset == null || xorOffset < 0 || xorOffset + size > base.length) {
+                    return null;
+                }
+                Xor.apply(out, base, (int) (long) xorOffset);
+            }
+            return out;
         }
     }
 

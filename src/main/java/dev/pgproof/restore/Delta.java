@@ -312,10 +312,12 @@ final class Delta {
         });
     }
 
-    /** Where a piece's bytes come from: an object of the repository, already checked against the piece's SHA-256. */
+    /** A piece's bytes: bytes[from, from + the piece's size). */
+    record Piece(byte[] bytes, int from) {}
+
+    /** Where a piece's bytes come from: the repository's objects, already checked against the piece's SHA-256. */
     interface Fetcher {
-        /** The decompressed object holding the piece, at the piece's sourceOffset (or from 0 for a whole object). */
-        byte[] fetch(BackupManifest.FileEntry f, BackupManifest.Chunk c);
+        Piece fetch(BackupManifest.FileEntry f, BackupManifest.Chunk c);
     }
 
     /**
@@ -353,8 +355,9 @@ final class Delta {
                 if (got == len && Hashes.hex(part.digest()).equals(c.sha256())) {
                     whole.update(cur, 0, len);
                 } else {
-                    byte[] obj = fetcher.fetch(f, c);
-                    int from = c.sourceOffset() == null ? 0 : (int) (long) c.sourceOffset();
+                    Piece piece = fetcher.fetch(f, c);
+                    byte[] obj = piece.bytes();
+                    int from = piece.from();
                     for (int b = 0; b < len;) {
                         int n = Math.min(BLOCK, len - b);
                         if (b + n <= got && Arrays.equals(cur, b, b + n, obj, from + b, from + b + n)) {

@@ -365,31 +365,53 @@ public final class Restore {
         Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                return size() > 2;
+                return size() > 3;
             }
         };
         Delta.Fetcher fetcher = (file, c) -> {
-            byte[] obj = objects.get(c.key());
-            if (obj == null) {
-                obj = readObject(file, c);
-                stats.fetchedBytes.addAndGet(obj.length);
-                objects.put(c.key(), obj);
+            byte[] obj = cached(objects, file, c.key(), stats);
+            if (c.xorKey() == null) {
+                long from = c.sourceOffset() == null ? 0 : c.sourceOffset();
+                if (from < 0 || from + c.size() > obj.length || (c.sourceOffset() == null && obj.length != c.size())) {
+                    throw corrupt(file, "stored object \"" + c.key() + "\" is not of the size the manifest says (" + obj.length + " bytes)");
+                }
+                checkPiece(file, c, obj, (int) from);
+                return new Delta.Piece(obj, (int) from);
             }
-            long from = c.sourceOffset() == null ? 0 : c.sourceOffset();
-            if (from < 0 || from + c.size() > obj.length || (c.sourceOffset() == null && obj.length != c.size())) {
-                throw corrupt(file, "stored object \"" + c.key() + "\" is not of the size the manifest says (" + obj.length + " bytes)");
+            byte[] bytes = c.resolve(obj, cached(objects, file, c.xorKey(), stats));
+            if (bytes == null) {
+                throw corrupt(file, "stored objects \"" + c.key() + "\" and \"" + c.xorKey() + "\" are shorter than the manifest says");
             }
-            MessageDigest part = Hashes.sha256();
-            part.update(obj, (int) from, (int) c.size());
-            if (!Hashes.hex(part.digest()).equals(c.sha256())) {
-                throw corrupt(file, "bytes " + from + " to " + (from + c.size()) + " of stored object \"" + c.key() + "\" do not match their checksum");
-            }
-            return obj;
+            checkPiece(file, c, bytes, 0);
+            return new Delta.Piece(bytes, 0);
         };
         Delta.file(f, dest, fetcher, buf, stats, progress, what -> corrupt(f, what));
         setMode(dest, f.mode());
         Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
         progress.fileDone();
+    }
+
+    private byte[] cached(Map<String, byte[]> objects, BackupManifest.FileEntry f, String key, Delta.Stats stats) {
+        byte[] obj = objects.get(key);
+        if (obj == null) {
+            obj = readObject(f, key);
+            if (stats != null) {
+                stats.fetchedBytes.addAndGet(obj.length);
+            }
+            objects.put(key, obj);
+        }
+        return obj;
+    }
+
+    /** Checks the piece's bytes at bytes[from, from + size) against its SHA-256. */
+    private void checkPiece(BackupManifest.FileEntry f, BackupManifest.Chunk c, byte[] bytes, int from) {
+        MessageDigest part = Hashes.sha256();
+        part.update(bytes, from, (int) c.size());
+        if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+            long at = c.sourceOffset() == null ? 0 : c.sourceOffset();
+            throw corrupt(f, "bytes " + at + " to " + (at + c.size()) + " of stored object \"" + c.key() + "\""
+                    + (c.xorKey() == null ? "" : " (XOR-stored against \"" + c.xorKey() + "\")") + " do not match their checksum");
+        }
     }
 
     private static Path resolve(Path target, Map<Integer, Path> ts, String path) {
@@ -450,26 +472,23 @@ public final class Restore {
             Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
                 @Override
                 protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                    return size() > 2; // a block-incremental file alternates between an earlier backup's object and its own
+                    return size() > 3; // a block-incremental file alternates between earlier backups' objects (references, XOR bases) and its own
                 }
             };
             for (BackupManifest.Chunk c : f.chunks()) {
                 if (c.sourceOffset() != null) {
-                    byte[] obj = objects.get(c.key());
-                    if (obj == null) {
-                        obj = readObject(f, c);
-                        objects.put(c.key(), obj);
-                    }
-                    long from = c.sourceOffset();
-                    if (from < 0 || from + c.size() > obj.length) {
+                    byte[] obj = cached(objects, f, c.key(), null);
+                    int from = (int) (long) c.sourceOffset();
+                    if (c.xorKey() != null) {
+                        obj = c.resolve(obj, cached(objects, f, c.xorKey(), null));
+                        if (obj == null) {
+                            throw corrupt(f, "stored objects \"" + c.key() + "\" and \"" + c.xorKey() + "\" are shorter than the manifest says");
+                        }
+                        from = 0;
+                    } else if (from < 0 || from + c.size() > obj.length) {
                         throw corrupt(f, "stored object \"" + c.key() + "\" is shorter than the manifest says (" + obj.length + " bytes)");
                     }
-                    MessageDigest part = Hashes.sha256();
-                    part.update(obj, (int) from, (int) c.size());
-                    if (!Hashes.hex(part.digest()).equals(c.sha256())) {
-                        throw corrupt(f, "bytes " + from + " to " + (from + c.size()) + " of stored object \"" + c.key()
-                                + "\" do not match their checksum");
-                    }
+                    checkPiece(f, c, obj, from);
                     out.write(obj, (int) from, (int) c.size());
                     whole.update(obj, (int) from, (int) c.size());
                     size += c.size();
@@ -512,13 +531,13 @@ public final class Restore {
     }
 
     /** A whole stored object, decompressed (objects are at most one chunk, 8 MiB). */
-    private byte[] readObject(BackupManifest.FileEntry f, BackupManifest.Chunk c) {
-        try (InputStream in = compressionOf(c.key()).decompress(storage.open(c.key()))) {
+    private byte[] readObject(BackupManifest.FileEntry f, String key) {
+        try (InputStream in = compressionOf(key).decompress(storage.open(key))) {
             return in.readAllBytes();
         } catch (NoSuchFileException e) {
-            throw corrupt(f, "stored object \"" + c.key() + "\" is missing");
+            throw corrupt(f, "stored object \"" + key + "\" is missing");
         } catch (IOException | RuntimeException e) {
-            throw corrupt(f, "stored object \"" + c.key() + "\" cannot be read: " + e.getMessage());
+            throw corrupt(f, "stored object \"" + key + "\" cannot be read: " + e.getMessage());
         }
     }
 

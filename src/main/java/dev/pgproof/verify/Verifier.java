@@ -131,7 +131,12 @@ public final class Verifier {
             Set<String> referencedByAny = new HashSet<>();
             for (BackupCatalog.Entry e : entries) {
                 if (e.complete()) {
-                    e.manifest().files().forEach(f -> f.chunks().forEach(c -> referencedByAny.add(c.key())));
+                    e.manifest().files().forEach(f -> f.chunks().forEach(c -> {
+                        referencedByAny.add(c.key());
+                        if (c.xorKey() != null) {
+                            referencedByAny.add(c.xorKey());
+                        }
+                    }));
                 }
             }
             for (BackupCatalog.Entry e : entries) {
@@ -201,7 +206,12 @@ public final class Verifier {
                     files++;
                     chunks += f.chunks().size();
                     totalBytes += f.size();
-                    f.chunks().forEach(c -> referenced.add(c.key()));
+                    f.chunks().forEach(c -> {
+                        referenced.add(c.key());
+                        if (c.xorKey() != null) {
+                            referenced.add(c.xorKey());
+                        }
+                    });
                     tasks.add(() -> checkFile(m, f, backupObjects));
                 }
                 for (String key : byLabel.getOrDefault(m.label(), List.of())) {
@@ -327,7 +337,7 @@ public final class Verifier {
 
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                return size() > 2;
+                return size() > 3;
             }
         };
         Set<String> bad = new HashSet<>();
@@ -342,24 +352,49 @@ public final class Verifier {
                 continue;
             }
             if (c.sourceOffset() != null) {
-                byte[] obj = objects.get(c.key());
-                if (obj == null && !bad.contains(c.key())) {
-                    try (InputStream in = Compression.byExtension(c.key().substring(c.key().lastIndexOf('.') + 1)).decompress(storage.open(c.key()))) {
-                        obj = in.readAllBytes();
-                        read += obj.length;
-                        objects.put(c.key(), obj);
-                    } catch (IOException | RuntimeException e) {
-                        bad.add(c.key());
-                        out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object cannot be read or decompressed: "
-                                + oneLine(e)));
+                if (c.xorKey() != null && listed.get(c.xorKey()) == null && c.xorKey().startsWith(layout.backupPrefix())) {
+                    if (bad.add(c.xorKey())) {
+                        out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.xorKey(), where + ": stored object is missing"));
+                    }
+                    chunksOk = false;
+                    continue;
+                }
+                byte[] obj = null;
+                byte[] base = null;
+                for (String key : c.xorKey() == null ? List.of(c.key()) : List.of(c.key(), c.xorKey())) {
+                    byte[] o = objects.get(key);
+                    if (o == null && !bad.contains(key)) {
+                        try (InputStream in = Compression.byExtension(key.substring(key.lastIndexOf('.') + 1)).decompress(storage.open(key))) {
+                            o = in.readAllBytes();
+                            read += o.length;
+                            objects.put(key, o);
+                        } catch (IOException | RuntimeException e) {
+                            bad.add(key);
+                            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, key, where + ": stored object cannot be read or decompressed: "
+                                    + oneLine(e)));
+                        }
+                    }
+                    if (key.equals(c.key())) {
+                        obj = o;
+                    } else {
+                        base = o;
                     }
                 }
-                if (obj == null) {
+                if (obj == null || (c.xorKey() != null && base == null)) {
                     chunksOk = false;
                     continue;
                 }
                 long from = c.sourceOffset();
-                if (from < 0 || from + c.size() > obj.length) {
+                if (c.xorKey() != null) {
+                    obj = c.resolve(obj, base);
+                    from = 0;
+                    if (obj == null) {
+                        out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored objects \"" + c.key() + "\" and \""
+                                + c.xorKey() + "\" (its XOR base) are shorter than the manifest's piece at " + c.offset() + " needs"));
+                        chunksOk = false;
+                        continue;
+                    }
+                } else if (from < 0 || from + c.size() > obj.length) {
                     out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored object has " + obj.length
                             + " bytes, the manifest takes bytes " + from + " to " + (from + c.size())));
                     chunksOk = false;

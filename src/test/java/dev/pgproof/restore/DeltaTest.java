@@ -107,7 +107,7 @@ class DeltaTest {
         Delta.Stats st = new Delta.Stats();
         boolean changed = Delta.file(f, dest, (file, c) -> {
             fetched.add(c.key());
-            return c.key().equals("earlier") ? earlier : changes;
+            return new Delta.Piece(c.key().equals("earlier") ? earlier : changes, (int) (long) c.sourceOffset());
         }, new byte[][] {new byte[0]}, st, progress, DeltaTest::corrupt);
         assertThat(changed).isTrue();
         assertThat(Files.readAllBytes(dest)).isEqualTo(content);
@@ -131,7 +131,7 @@ class DeltaTest {
         byte[] obj = objects.get(f.chunks().get(0).sha256());
         return Delta.file(f, dest, (file, c) -> {
             fetched.add(c.key());
-            return obj;
+            return new Delta.Piece(obj, 0);
         }, new byte[][] {new byte[0]}, st, progress, DeltaTest::corrupt);
     }
 
