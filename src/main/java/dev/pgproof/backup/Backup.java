@@ -77,6 +77,7 @@ public final class Backup {
     private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong xorBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong baseBytesRead = new java.util.concurrent.atomic.AtomicLong();
+    private final ThreadLocal<java.util.ArrayDeque<byte[]>> basePool = ThreadLocal.withInitial(java.util.ArrayDeque::new);
     /** Verifies page checksums of relation files while copying them; null when the cluster has data checksums off. */
     private PageVerifier pages;
 
@@ -680,9 +681,29 @@ public final class Backup {
         });
         // Suspect pages are read again from the file; the window is stored as first read whatever the re-reads show.
         List<BackupManifest.BadPage> bad = suspects.isEmpty() ? List.of() : pageFile.confirm(suspects, fileOffset);
-        Map<String, byte[]> bases = new java.util.HashMap<>(4);
-        BlockDelta.Objects objects = k -> bases.computeIfAbsent(k, this::readBase);
-        List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, buf, n, hashes, priorFile, blockSize(), objects);
+        // The earlier objects changed blocks are XOR-stored against, read once per window into this thread's reused buffers.
+        Map<String, BlockDelta.Base> bases = new java.util.HashMap<>(4);
+        java.util.ArrayDeque<byte[]> pool = basePool.get();
+        BlockDelta.Objects objects = k -> {
+            if (!bases.containsKey(k)) {
+                bases.put(k, readBase(k, pool));
+            }
+            return bases.get(k);
+        };
+        try {
+            return storeRuns(key, fileOffset, buf, n, hashes, bad, priorFile == null ? null
+                    : BlockDelta.plan(fileOffset, buf, n, hashes, priorFile, blockSize(), objects), bases, progress);
+        } finally {
+            for (BlockDelta.Base b : bases.values()) {
+                if (b != null && b.bytes().length == CHUNK_SIZE) {
+                    pool.push(b.bytes());
+                }
+            }
+        }
+    }
+
+    private Window storeRuns(String key, long fileOffset, byte[] buf, int n, byte[] hashes, List<BackupManifest.BadPage> bad,
+            List<BlockDelta.Run> runs, Map<String, BlockDelta.Base> bases, Progress progress) throws IOException {
         if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
             MessageDigest part = Hashes.sha256();
             part.update(buf, 0, n);
@@ -708,12 +729,16 @@ public final class Backup {
                     if (r.changed() && r.xorKey() == null) {
                         z.write(buf, r.bufOffset(), r.length());
                     } else if (r.changed()) {
-                        if (scratch == null || scratch.length < r.length()) {
-                            scratch = new byte[Math.max(r.length(), blockSize() * 16)];
+                        if (scratch == null) {
+                            scratch = new byte[1 << 16];
                         }
-                        System.arraycopy(buf, r.bufOffset(), scratch, 0, r.length());
-                        Xor.apply(scratch, 0, bases.get(r.xorKey()), (int) r.xorOffset(), r.length());
-                        z.write(scratch, 0, r.length());
+                        byte[] base = bases.get(r.xorKey()).bytes();
+                        for (int at = 0; at < r.length(); at += scratch.length) {
+                            int len = Math.min(scratch.length, r.length() - at);
+                            System.arraycopy(buf, r.bufOffset() + at, scratch, 0, len);
+                            Xor.apply(scratch, 0, base, (int) r.xorOffset() + at, len);
+                            z.write(scratch, 0, len);
+                        }
                         xorBytes.addAndGet(r.length());
                     }
                 }
@@ -748,15 +773,28 @@ public final class Backup {
      * null when it cannot be read, and those blocks are stored whole (the earlier backup's own checks
      * are verify's business; restore checks every piece it rebuilds).
      */
-    private byte[] readBase(String key) {
+    private BlockDelta.Base readBase(String key, java.util.ArrayDeque<byte[]> pool) {
         Compression c = Compression.byExtension(key.substring(key.lastIndexOf('.') + 1));
         if (c == null) {
             return null;
         }
         try (InputStream in = c.decompress(storage.open(key))) {
-            byte[] b = in.readAllBytes();
-            baseBytesRead.addAndGet(b.length);
-            return b;
+            byte[] b = pool.isEmpty() ? new byte[CHUNK_SIZE] : pool.pop();
+            int n = in.readNBytes(b, 0, b.length);
+            if (n == b.length) {
+                int more = in.read();
+                if (more >= 0) { // larger than a chunk (not written by this pgproof): read whole, not pooled
+                    byte[] rest = in.readAllBytes();
+                    byte[] big = java.util.Arrays.copyOf(b, n + 1 + rest.length);
+                    big[n] = (byte) more;
+                    System.arraycopy(rest, 0, big, n + 1, rest.length);
+                    pool.push(b);
+                    b = big;
+                    n = big.length;
+                }
+            }
+            baseBytesRead.addAndGet(n);
+            return new BlockDelta.Base(b, n);
         } catch (IOException | RuntimeException e) {
             Log.warn("backup: object \"%s\" of the prior backup cannot be read (%s): the blocks changed since it are stored whole", key,
                     e.getMessage());

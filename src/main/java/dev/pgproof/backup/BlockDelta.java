@@ -77,9 +77,12 @@ final class BlockDelta {
         }
     }
 
+    /** The decompressed content of a stored object: bytes[0, length). */
+    record Base(byte[] bytes, int length) {}
+
     /** The decompressed content of a stored object, or null when it cannot be read (its blocks are then stored whole). */
     interface Objects {
-        byte[] get(String key);
+        Base get(String key);
     }
 
     /**
@@ -132,8 +135,8 @@ final class BlockDelta {
                 if (covered && objects != null) {
                     baseKey = piece.xorKey() != null ? piece.xorKey() : piece.key();
                     baseOffset = (piece.xorKey() != null ? piece.xorOffset() : piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
-                    byte[] base = objects.get(baseKey);
-                    if (base == null || baseOffset + len > base.length || !xorPays(buf, from, base, (int) baseOffset, len)) {
+                    Base base = objects.get(baseKey);
+                    if (base == null || baseOffset + len > base.length() || !xorPays(buf, from, base.bytes(), (int) baseOffset, len)) {
                         baseKey = null;
                         baseOffset = 0;
                     }

@@ -67,7 +67,8 @@ class BlockDeltaTest {
         byte[] a = java.util.Arrays.copyOf(before, 2 * BS);
         byte[] base = new byte[50 + 2 * BS];
         System.arraycopy(before, 2 * BS, base, 50, 2 * BS); // the base holds an older version: here the same bytes
-        java.util.Map<String, byte[]> objects = java.util.Map.of("old/a", a, "old/base", base);
+        java.util.Map<String, BlockDelta.Base> objects = java.util.Map.of("old/a", new BlockDelta.Base(a, a.length), "old/base",
+                new BlockDelta.Base(java.util.Arrays.copyOf(base, base.length + 99), base.length));
         byte[] now = before.clone();
         now[BS + 17] ^= 4;                            // block 1: a few bytes changed, against old/a at BS
         java.util.Arrays.fill(now, 2 * BS, 3 * BS, (byte) 0); // block 2: rewritten (an emptied page): stored as it is
