@@ -166,17 +166,24 @@ class IncrementalIT {
                 .assertOk("prove of the differential");
         assertThat(p.stdout()).contains("of backup " + diff.stdout().strip()).contains("PASSED");
 
-        // Truncate an object of the full backup that the third increment still references: verify names it for both.
+        // Truncate an object of the full backup that the third increment stores changed blocks against (as their XOR with
+        // the full's version): verify names it for both. The restores above rebuilt such blocks from it.
         JsonNode m3 = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(i3).resolve("manifest.json").toFile());
         String shared = null;
+        int xorPieces = 0;
         for (JsonNode f : m3.path("files")) {
             for (JsonNode c : f.path("chunks")) {
-                if (shared == null && c.path("key").asText().startsWith(CLUSTER + "/backup/" + full + "/") && c.has("sourceOffset")) {
-                    shared = c.path("key").asText();
+                if (c.has("xorKey") && c.path("key").asText().startsWith(CLUSTER + "/backup/" + i3 + "/")) {
+                    xorPieces++;
+                    if (shared == null && c.path("xorKey").asText().startsWith(CLUSTER + "/backup/" + full + "/")) {
+                        shared = c.path("xorKey").asText();
+                    }
                 }
             }
         }
-        assertThat(shared).as("an object of the full backup referenced by increment " + i3).isNotNull();
+        assertThat(m3.path("format").asInt()).isEqualTo(2);
+        assertThat(xorPieces).as("XOR-stored pieces of increment " + i3).isPositive();
+        assertThat(shared).as("an object of the full backup that increment " + i3 + " XOR-stores changed blocks against").isNotNull();
         Path damaged = root.resolve("repo-damaged");
         PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
         Path object = damaged.resolve(shared);
