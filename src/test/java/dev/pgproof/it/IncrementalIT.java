@@ -167,7 +167,7 @@ class IncrementalIT {
         assertThat(p.stdout()).contains("of backup " + diff.stdout().strip()).contains("PASSED");
 
         // Truncate an object of the full backup that the third increment still references: verify names it for both.
-        JsonNode m3 = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(i3).resolve("manifest.json").toFile());
+        JsonNode m3 = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(i3));
         String shared = null;
         for (JsonNode f : m3.path("files")) {
             for (JsonNode c : f.path("chunks")) {
