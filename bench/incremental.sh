@@ -49,7 +49,7 @@ report pgbackrest-full "$work/pgbr/backup/bench/$bfull"
 report pgproof-incr "$work/repo/bench/backup/$pincr"
 report pgbackrest-incr "$work/pgbr/backup/bench/$bincr"
 grep -E "unchanged since" "$work/pgproof-incr.err" | sed 's/^/  pgproof: /'
-echo "  pgproof incremental: data $(size "$work/repo/bench/backup/$pincr/data") bytes, manifest.json $(size "$work/repo/bench/backup/$pincr/manifest.json") bytes"
+echo "  pgproof incremental: data $(size "$work/repo/bench/backup/$pincr/data") bytes, manifest.json.zst $(size "$work/repo/bench/backup/$pincr/manifest.json.zst") bytes"
 echo "  pgBackRest incremental: pg_data $(size "$work/pgbr/backup/bench/$bincr/pg_data") bytes, backup.manifest(.copy) $(( $(size "$work/pgbr/backup/bench/$bincr/backup.manifest") * 2 )) bytes"
 as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench info --set="$bincr" 2>/dev/null | grep -E "database size|repo1: backup" | sed 's/^ */  pgBackRest: /'
 p=$(size "$work/repo/bench/backup/$pincr"); b=$(size "$work/pgbr/backup/bench/$bincr")

@@ -46,7 +46,7 @@ import java.util.concurrent.Future;
 
 /**
  * A full base backup with the non-exclusive backup API on one connection. Write order: data
- * chunks, backup_manifest, manifest.json, and only after the WAL it needs is archived, the
+ * chunks, backup_manifest, manifest.json.zst, and only after the WAL it needs is archived, the
  * backup.complete marker.
  */
 public final class Backup {
@@ -193,6 +193,7 @@ public final class Backup {
             // Whatever might make it read as complete goes first: a stale marker, a stale manifest.
             storage.delete(layout.completeMarker(found));
             storage.delete(layout.manifest(found));
+            storage.delete(layout.legacyManifest(found));   // an interrupted run of an older pgproof
             Map<String, Long> objects = new java.util.HashMap<>();
             long bytes = 0;
             for (Storage.ObjectInfo o : storage.list(layout.backupDir(found))) {

@@ -222,7 +222,8 @@ public final class Expire {
         }
         storage.delete(layout.completeMarker(label));
         TestHooks.pause("expire-after-marker", label);
-        storage.delete(layout.manifest(label));
+        storage.delete(layout.manifest(label));         // deleting a missing object is not an error
+        storage.delete(layout.legacyManifest(label));   // an older pgproof's
         for (Storage.ObjectInfo o : objects) {
             if (!referenced.contains(o.key()) && !o.key().equals(layout.expiredMarker(label))) {
                 storage.delete(o.key());

@@ -1,7 +1,10 @@
 package dev.pgproof.repo;
 
+import dev.pgproof.io.Compression;
 import dev.pgproof.io.Hashes;
 import dev.pgproof.storage.Storage;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -110,10 +113,11 @@ public final class BackupCatalog {
             // Marked complete: never resumed. If its marker or manifest is damaged (checked cheaply here,
             // described by load()), the caller is told, because such a backup is never used either.
             boolean sound;
-            try (InputStream in = storage.open(layout.manifest(label))) {
+            try {
+                Stored stored = readStored(label);
                 Map<?, ?> recorded = Json.MAPPER.readValue(marker, Map.class);
-                sound = recorded != null && Hashes.sha256Hex(in.readAllBytes()).equals(recorded.get("manifestSha256"));
-            } catch (NoSuchFileException | com.fasterxml.jackson.core.JacksonException e) {
+                sound = stored != null && recorded != null && Hashes.sha256Hex(stored.bytes()).equals(recorded.get("manifestSha256"));
+            } catch (com.fasterxml.jackson.core.JacksonException e) {
                 sound = false;
             }
             if (!sound) {
@@ -137,13 +141,12 @@ public final class BackupCatalog {
             return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
         }
         String markerKey = layout.completeMarker(label);
-        String manifestKey = layout.manifest(label);
-        byte[] manifestBytes;
-        try (InputStream in = storage.open(manifestKey)) {
-            manifestBytes = in.readAllBytes();
-        } catch (NoSuchFileException e) {
-            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + manifestKey + "\" is missing");
+        Stored stored = readStored(label);
+        if (stored == null) {
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
         }
+        String manifestKey = stored.key();
+        byte[] manifestBytes = stored.bytes();
         Object sha256;
         try {
             Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
@@ -159,11 +162,41 @@ public final class BackupCatalog {
             return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" does not match the SHA-256 that \"" + markerKey
                     + "\" records (it was changed or damaged after the backup completed)");
         }
+        byte[] json;
+        if (stored.compressed()) {
+            try (InputStream in = Compression.ZSTD.decompress(new ByteArrayInputStream(manifestBytes))) {
+                json = in.readAllBytes();
+            } catch (IOException e) {
+                return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" cannot be decompressed as zstd ("
+                        + firstLine(e.getMessage()) + ")");
+            }
+        } else {
+            json = manifestBytes;
+        }
         try {
-            return new Entry(label, true, Json.MAPPER.readValue(manifestBytes, BackupManifest.class), null);
+            return new Entry(label, true, Json.MAPPER.readValue(json, BackupManifest.class), null);
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" cannot be read as a pgproof manifest ("
                     + firstLine(e.getOriginalMessage()) + ")");
+        }
+    }
+
+    /** A backup's manifest object as stored: its key, its bytes, and whether they are zstd-compressed (not in the legacy object). */
+    private record Stored(String key, byte[] bytes, boolean compressed) {}
+
+    /** The manifest object, or (a backup of an older pgproof) the legacy plain one; null when neither exists. */
+    private Stored readStored(String label) throws IOException {
+        String key = layout.manifest(label);
+        try (InputStream in = storage.open(key)) {
+            return new Stored(key, in.readAllBytes(), true);
+        } catch (NoSuchFileException e) {
+            // written by an older pgproof, or missing
+        }
+        String legacy = layout.legacyManifest(label);
+        try (InputStream in = storage.open(legacy)) {
+            return new Stored(legacy, in.readAllBytes(), false);
+        } catch (NoSuchFileException e) {
+            return null;
         }
     }
 
@@ -181,9 +214,16 @@ public final class BackupCatalog {
                 .getBytes(StandardCharsets.UTF_8));
     }
 
-    /** Writes the manifest (step 2 of 3: data, manifest, marker). */
+    /**
+     * Writes the manifest, zstd-compressed (step 2 of 3: data, manifest, marker); returns the SHA-256
+     * of the stored (compressed) bytes, which the marker records.
+     */
     public String writeManifest(BackupManifest manifest) throws IOException {
-        byte[] bytes = Json.MAPPER.writeValueAsBytes(manifest);
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (OutputStream z = Compression.ZSTD.compress(buf, Compression.ZSTD.defaultLevel)) {
+            Json.MAPPER.writeValue(z, manifest);
+        }
+        byte[] bytes = buf.toByteArray();
         writeWhole(layout.manifest(manifest.label()), bytes);
         return Hashes.sha256Hex(bytes);
     }

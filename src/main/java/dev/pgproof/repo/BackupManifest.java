@@ -4,7 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 
 /**
- * pgproof's manifest of one backup ("manifest.json"): what the backup holds, where each piece is
+ * pgproof's manifest of one backup ("manifest.json.zst", zstd-compressed JSON; plain "manifest.json" from older pgproof): what the backup holds, where each piece is
  * stored, and the checksums a restore verifies. Times are ISO 8601 UTC, LSNs as PostgreSQL prints
  * them. Large files are stored as independent chunks so that later backups can reference chunks
  * of earlier ones (each chunk names its own key).

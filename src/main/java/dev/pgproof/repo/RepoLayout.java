@@ -71,7 +71,13 @@ public final class RepoLayout {
         return backupPrefix() + label + "/";
     }
 
+    /** pgproof's manifest of a backup, zstd-compressed JSON. */
     public String manifest(String label) {
+        return backupDir(label) + "manifest.json.zst";
+    }
+
+    /** The plain JSON manifest older pgproof wrote instead of {@link #manifest}; still read. */
+    public String legacyManifest(String label) {
         return backupDir(label) + "manifest.json";
     }
 

@@ -115,7 +115,7 @@ public final class Verifier {
                 } catch (IOException | RuntimeException ex) {
                     if (onlySet == null || onlySet.equals(label)) {
                         problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
-                                + ": backup.complete or manifest.json cannot be parsed: " + oneLine(ex)));
+                                + ": backup.complete or its manifest cannot be read: " + oneLine(ex)));
                     }
                     entries.add(new BackupCatalog.Entry(label, false, null, null));
                 }
@@ -189,11 +189,11 @@ public final class Verifier {
                             + "them)", cluster, m.label(), m.pageChecksums().failed());
                 }
                 if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
-                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, layout.manifest(m.label()), "backup " + m.label()
+                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey(m.label(), backupObjects), "backup " + m.label()
                             + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "
                             + id.describe()));
                 }
-                Set<String> referenced = new HashSet<>(List.of(layout.manifest(m.label()), layout.completeMarker(m.label())));
+                Set<String> referenced = new HashSet<>(List.of(manifestKey(m.label(), backupObjects), layout.completeMarker(m.label())));
                 if (m.pgManifest() != null) {
                     referenced.add(m.pgManifest().key());
                     BackupManifest.StoredRef ref = m.pgManifest();
@@ -279,6 +279,15 @@ public final class Verifier {
         List<Problem> sorted = new ArrayList<>(problems);
         sorted.sort(Comparator.comparing(Problem::key).thenComparing(Problem::kind));
         return new Result(cluster, complete.size(), incomplete, files, chunks, walFiles, bytes, seconds, sorted, inProgress, leftovers);
+    }
+
+    /**
+     * The manifest object of a complete backup as the catalog reads it: manifest.json.zst, or when that
+     * is not stored, the plain manifest.json of an older pgproof.
+     */
+    private String manifestKey(String label, Map<String, Long> listed) {
+        String key = layout.manifest(label);
+        return listed.containsKey(key) || !listed.containsKey(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
     }
 
     private long runAll(List<Callable<TaskResult>> tasks, List<Problem> problems, long totalBytes) {
@@ -447,7 +456,7 @@ public final class Verifier {
             }
         }
         if (chunksOk && (size != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256()))) {
-            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? layout.manifest(m.label()) : f.chunks().get(0).key(),
+            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? manifestKey(m.label(), listed) : f.chunks().get(0).key(),
                     "file \"" + f.path() + "\" of backup " + m.label() + ": its chunks together do not match the file's size and SHA-256 in the manifest"));
         }
         return new TaskResult(out, read);

@@ -47,6 +47,38 @@ class ExpireTest {
     }
 
     @Test
+    void aBackupOfAnOlderPgproofWithAPlainManifestIsVerifiedAndExpiredLikeAnyOther() throws IOException {
+        storage = new PosixStorage(dir);
+        put(layout.clusterInfo(), dev.pgproof.repo.ClusterInfo.render("main", new dev.pgproof.repo.ClusterIdentity(1, 15, SEG, 8192, 8192, true), "/x"));
+        BackupCatalog catalog = new BackupCatalog(storage, layout);
+        for (String label : List.of("F1", "F2")) {
+            Instant stop = Instant.now().minus(label.equals("F1") ? 10 : 1, ChronoUnit.DAYS);
+            String wal = dev.pgproof.wal.WalFileName.segmentName(1, 1, SEG);
+            BackupManifest m = new BackupManifest(1, label, "full", "main", "1", 15, 150000, SEG, 1, "0/1000000", "0/1000000", wal, wal,
+                    stop.toString(), stop.toString(), "UTC", "zstd", false, "/x", "postgres", 0, 0, null, null, null, List.of(), List.of(),
+                    List.of(), null);
+            if (label.equals("F1")) {
+                // As an older pgproof stored it: plain JSON in manifest.json, the marker naming the SHA-256 of those bytes.
+                byte[] json = dev.pgproof.repo.Json.MAPPER.writeValueAsBytes(m);
+                put(layout.legacyManifest(label), new String(json, StandardCharsets.UTF_8));
+                catalog.markComplete(label, dev.pgproof.io.Hashes.sha256Hex(json));
+            } else {
+                catalog.markComplete(label, catalog.writeManifest(m));
+            }
+        }
+        assertThat(storage.exists(layout.manifest("F1"))).isFalse();
+        assertThat(catalog.complete()).extracting(BackupManifest::label).containsExactly("F1", "F2");
+        // Neither manifest object is taken for an object its backup does not reference.
+        assertThat(new dev.pgproof.verify.Verifier(storage, layout, 1, null).run().problems())
+                .noneMatch(p -> p.key().startsWith(layout.backupPrefix()));
+
+        Expire.Result r = new Expire(storage, layout, SEG).run(new Retention.Policy(1, null), false);
+        assertThat(r.expiredBackups()).containsExactly("F1");
+        assertThat(storage.list(layout.backupDir("F1"))).isEmpty();
+        assertThat(storage.exists(layout.manifest("F2"))).isTrue();
+    }
+
+    @Test
     void anExpiredBackupKeepsWhatAKeptIncrementalReferencesAndIsNeitherIncompleteNorResumable() throws IOException {
         storage = new PosixStorage(dir);
         put(layout.clusterInfo(), dev.pgproof.repo.ClusterInfo.render("main", new dev.pgproof.repo.ClusterIdentity(1, 15, SEG, 8192, 8192, true), "/x"));
@@ -119,7 +151,7 @@ class ExpireTest {
 
         BackupCatalog.Entry damaged = new BackupCatalog(storage, layout).load("F1");
         assertThat(damaged.damaged()).isTrue();
-        assertThat(damaged.problem()).isEqualTo("damaged: \"main/backup/F1/manifest.json\" does not match the SHA-256 that "
+        assertThat(damaged.problem()).isEqualTo("damaged: \"main/backup/F1/manifest.json.zst\" does not match the SHA-256 that "
                 + "\"main/backup/F1/backup.complete\" records (it was changed or damaged after the backup completed)");
 
         Expire.Result r = new Expire(storage, layout, SEG).run(new Retention.Policy(1, null), false);

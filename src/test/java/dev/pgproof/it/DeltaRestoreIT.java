@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -285,7 +284,7 @@ class DeltaRestoreIT {
     }
 
     private String manifestSha(String label, String path) throws IOException {
-        JsonNode m = new ObjectMapper().readTree(repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("manifest.json").toFile());
+        JsonNode m = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(label));
         for (JsonNode f : m.path("files")) {
             if (f.path("path").asText().equals(path)) {
                 return f.path("sha256").asText();

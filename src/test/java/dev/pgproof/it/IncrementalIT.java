@@ -168,7 +168,7 @@ class IncrementalIT {
 
         // Truncate an object of the full backup that the third increment stores changed blocks against (as their XOR with
         // the full's version): verify names it for both. The restores above rebuilt such blocks from it.
-        JsonNode m3 = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(i3).resolve("manifest.json").toFile());
+        JsonNode m3 = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(i3));
         String shared = null;
         int xorPieces = 0;
         for (JsonNode f : m3.path("files")) {

@@ -111,7 +111,7 @@ class PageChecksumIT {
                 .contains("PAGE CHECKSUM ERRORS: 1 (" + damaged + " block 3)");
 
         // The manifest records the page; the backup is complete (restore would take it).
-        JsonNode m = JSON.readTree(repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("manifest.json").toFile());
+        JsonNode m = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(label));
         for (JsonNode f : m.path("files")) {
             if (f.path("path").asText().equals(damaged)) {
                 assertThat(f.path("pageChecksumErrors").get(0).path("block").asLong()).isEqualTo(3);

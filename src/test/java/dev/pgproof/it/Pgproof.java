@@ -1,5 +1,8 @@
 package dev.pgproof.it;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,6 +46,13 @@ public final class Pgproof {
     /** The environment that makes a pgproof process stop at a test hook until the file release exists. */
     public static Map<String, String> hook(String point, Path release) {
         return Map.of("PGPROOF_TEST_HOOK", point, "PGPROOF_TEST_HOOK_RELEASE", release.toString());
+    }
+
+    /** The pgproof manifest of the backup in a posix repository's backup directory (its manifest.json.zst, decompressed). */
+    public static com.fasterxml.jackson.databind.JsonNode readManifest(Path backupDir) throws IOException {
+        try (InputStream in = new com.github.luben.zstd.ZstdInputStream(Files.newInputStream(backupDir.resolve("manifest.json.zst")))) {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in);
+        }
     }
 
     /** The labels of info's JSON backups array, in its order. */

@@ -294,7 +294,7 @@ class ProveIT {
         Files.writeString(stray.resolve("PG_VERSION.0.raw"), "15\n");
         // A completion marker that is not JSON: one problem, not the end of verify.
         Path garbled = Files.createDirectories(copy.resolve(CLUSTER).resolve("backup").resolve("20260102-000000F"));
-        Files.writeString(garbled.resolve("manifest.json"), "{}");
+        Files.writeString(garbled.resolve("manifest.json.zst"), "{}");
         Files.writeString(garbled.resolve("backup.complete"), "not json");
         // A WAL segment missing, and another one damaged.
         String missing = nextSegment(stopWal);

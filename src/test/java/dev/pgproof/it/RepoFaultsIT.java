@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Faults of the repository itself, against one real PostgreSQL 15 cluster archiving into a
  * repository on its own small tmpfs: the file system full during archive-push and backup,
- * damaged metadata (manifest.json, backup.complete, cluster.info), SIGKILL during expire and
+ * damaged metadata (manifest.json.zst, backup.complete, cluster.info), SIGKILL during expire and
  * restore, leftovers of killed writes, verify during a running backup, and a promoted copy
  * archiving a stray timeline under the same cluster name (last: it leaves the archive forked).
  */
@@ -178,9 +178,9 @@ class RepoFaultsIT {
     void damagedMetadataIsNamedNeverTakenForAnEmptyRepository() throws Exception {
         String label = newest();
         Path dir = repo.resolve(CLUSTER).resolve("backup").resolve(label);
-        Path manifest = dir.resolve("manifest.json");
+        Path manifest = dir.resolve("manifest.json.zst");
         Path marker = dir.resolve("backup.complete");
-        String manifestKey = CLUSTER + "/backup/" + label + "/manifest.json";
+        String manifestKey = CLUSTER + "/backup/" + label + "/manifest.json.zst";
         String markerKey = CLUSTER + "/backup/" + label + "/backup.complete";
         byte[] manifestBytes = Files.readAllBytes(manifest);
         byte[] markerBytes = Files.readAllBytes(marker);

@@ -28,11 +28,15 @@ class BackupCatalogTest {
         }
     }
 
-    private void complete(String label, String type) throws IOException {
+    private static BackupManifest manifest(String label, String type, List<BackupManifest.FileEntry> files) {
         String now = Instant.now().toString();
         String wal = "000000010000000000000001";
-        BackupManifest m = new BackupManifest(1, label, type, "main", "1", 15, 150000, 16 << 20, 1, "0/1000028", "0/1000100", wal, wal, now,
-                now, "UTC", "zstd", false, "/x", "postgres", 16, 8, null, null, null, List.of(), List.of(), List.of(), null);
+        return new BackupManifest(1, label, type, "main", "1", 15, 150000, 16 << 20, 1, "0/1000028", "0/1000100", wal, wal, now,
+                now, "UTC", "zstd", false, "/x", "postgres", 16, 8, null, null, null, List.of(), List.of(), files, null);
+    }
+
+    private void complete(String label, String type) throws IOException {
+        BackupManifest m = manifest(label, type, List.of());
         put(layout.backupDir(label) + "data/base/1/1.0.zst", "data");
         BackupCatalog c = new BackupCatalog(storage, layout);
         c.markComplete(label, c.writeManifest(m));
@@ -86,5 +90,96 @@ class BackupCatalogTest {
         complete("20260109-000000F", "full");
         Files.writeString(dir.resolve(layout.completeMarker("20260109-000000F")), "{\"label\": ");
         check("20260103-000000F");
+    }
+
+    private void putBytes(String key, byte[] content) throws IOException {
+        try (Storage.Writer w = storage.create(key)) {
+            w.stream().write(content);
+            w.commit(false);
+        }
+    }
+
+    @Test
+    void aManifestWrittenIsStoredCompressedAndReadsBackEqual() throws IOException {
+        storage = new PosixStorage(dir);
+        List<BackupManifest.FileEntry> files = new java.util.ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            String key = layout.backupDir("20260101-000000F") + "data/base/1/" + (16384 + i) + ".0.zst";
+            files.add(new BackupManifest.FileEntry("base/1/" + (16384 + i), 8192, "2026-01-01T00:00:00Z", "0600", "ab".repeat(32),
+                    List.of(new BackupManifest.Chunk(key, 0, 8192, 100, "cd".repeat(32)))));
+        }
+        BackupManifest m = manifest("20260101-000000F", "full", files);
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        String sha = c.writeManifest(m);
+        c.markComplete(m.label(), sha);
+
+        assertThat(layout.manifest(m.label())).isEqualTo("main/backup/20260101-000000F/manifest.json.zst");
+        byte[] stored = Files.readAllBytes(dir.resolve(layout.manifest(m.label())));
+        assertThat(sha).isEqualTo(dev.pgproof.io.Hashes.sha256Hex(stored));
+        assertThat(stored.length).isLessThan(Json.MAPPER.writeValueAsBytes(m).length / 4);
+        assertThat(storage.exists(layout.legacyManifest(m.label()))).isFalse();
+        BackupCatalog.Entry e = c.load(m.label());
+        assertThat(e.problem()).isNull();
+        assertThat(e.complete()).isTrue();
+        assertThat(e.manifest()).isEqualTo(m);
+    }
+
+    @Test
+    void aBackupOfAnOlderPgproofWithAPlainManifestIsComplete() throws IOException {
+        storage = new PosixStorage(dir);
+        BackupManifest m = manifest("20260101-000000F", "full", List.of());
+        byte[] json = Json.MAPPER.writeValueAsBytes(m);
+        putBytes(layout.legacyManifest(m.label()), json);
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        c.markComplete(m.label(), dev.pgproof.io.Hashes.sha256Hex(json));
+
+        BackupCatalog.Entry e = c.load(m.label());
+        assertThat(e.problem()).isNull();
+        assertThat(e.complete()).isTrue();
+        assertThat(e.manifest()).isEqualTo(m);
+        assertThat(c.complete()).containsExactly(m);
+        // Neither resumed nor reported damaged.
+        check(null);
+
+        // Changed after completion: damaged, naming the plain manifest.
+        Files.writeString(dir.resolve(layout.legacyManifest(m.label())), "{}");
+        assertThat(c.load(m.label()).problem()).isEqualTo("damaged: \"main/backup/20260101-000000F/manifest.json\" does not match the "
+                + "SHA-256 that \"main/backup/20260101-000000F/backup.complete\" records (it was changed or damaged after the backup completed)");
+        check(null);
+    }
+
+    @Test
+    void aCompressedManifestThatIsNotZstdIsDamagedNamingIt() throws IOException {
+        storage = new PosixStorage(dir);
+        String label = "20260101-000000F";
+        byte[] garbage = "this is not a zstd frame".getBytes(StandardCharsets.UTF_8);
+        putBytes(layout.manifest(label), garbage);
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        c.markComplete(label, dev.pgproof.io.Hashes.sha256Hex(garbage));
+
+        BackupCatalog.Entry e = c.load(label);
+        assertThat(e.complete()).isFalse();
+        assertThat(e.damaged()).isTrue();
+        assertThat(e.problem()).startsWith("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" cannot be decompressed as zstd (");
+
+        // zstd, but not a manifest.
+        byte[] notJson = zstd("not a manifest".getBytes(StandardCharsets.UTF_8));
+        putBytes(layout.manifest(label), notJson);
+        c.markComplete(label, dev.pgproof.io.Hashes.sha256Hex(notJson));
+        assertThat(c.load(label).problem())
+                .startsWith("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" cannot be read as a pgproof manifest (");
+
+        // Neither object: the missing one named is the current manifest.
+        Files.delete(dir.resolve(layout.manifest(label)));
+        assertThat(c.load(label).problem()).isEqualTo("damaged: \"main/backup/20260101-000000F/backup.complete\" exists but "
+                + "\"main/backup/20260101-000000F/manifest.json.zst\" is missing");
+    }
+
+    private static byte[] zstd(byte[] plain) throws IOException {
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        try (java.io.OutputStream z = dev.pgproof.io.Compression.ZSTD.compress(buf, 3)) {
+            z.write(plain);
+        }
+        return buf.toByteArray();
     }
 }
