@@ -6,6 +6,7 @@ import dev.pgproof.io.Hashes;
 import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.RepoLayout;
+import dev.pgproof.storage.PosixStorage;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
@@ -19,10 +20,12 @@ import dev.pgproof.wal.WalRanges;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.MessageDigest;
@@ -328,8 +331,19 @@ public final class Restore {
                 }
                 writeBackupManifest(m, target);
                 writeRecoverySettings(target, o);
+                // Every file is fsync'd as it is written; the files restore wrote itself and every directory are now, so that
+                // backup_label, then pg_control, each made durable in turn, are never on disk before what they describe.
+                for (String name : List.of("backup_manifest", "postgresql.auto.conf", "recovery.signal")) {
+                    syncFile(target.resolve(name));
+                }
+                syncDirectories(target);
+                for (Path t : tsLocations.values()) {
+                    syncDirectories(t);
+                }
                 restoreFiles(label, target, tsLocations, 1, work);
+                PosixStorage.fsyncDir(target);
                 restoreFiles(control, target, tsLocations, 1, work);
+                PosixStorage.fsyncDir(target.resolve("global"));
             }
             long el = System.nanoTime() - begin;
             if (delta) {
@@ -472,7 +486,8 @@ public final class Restore {
             throw corrupt(f, "the manifest's one piece of the file does not have the file's SHA-256");
         }
         long size = 0;
-        try (OutputStream out = Files.newOutputStream(dest)) {
+        try (FileChannel ch = FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+                OutputStream out = java.nio.channels.Channels.newOutputStream(ch)) {
             byte[] buf = new byte[1 << 16];
             Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
                 @Override
@@ -526,12 +541,13 @@ public final class Restore {
                 size += n;
                 progress.addBytes(n);
             }
+            if (size != f.size()) {
+                throw corrupt(f, "restored content has " + size + " bytes, the manifest says " + f.size());
+            }
+            setMode(dest, f.mode());
+            Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
+            ch.force(true);
         }
-        if (size != f.size()) {
-            throw corrupt(f, "restored content has " + size + " bytes, the manifest says " + f.size());
-        }
-        setMode(dest, f.mode());
-        Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
         progress.fileDone();
         dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
     }
@@ -558,6 +574,29 @@ public final class Restore {
             throw new IllegalStateException("stored key without a compression extension: " + key);
         }
         return c;
+    }
+
+    private static void syncFile(Path p) throws IOException {
+        if (Files.exists(p)) {
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+        }
+    }
+
+    /** fsyncs every directory under root (not following links: each tablespace is synced as its own root). */
+    private static void syncDirectories(Path root) throws IOException {
+        List<Path> dirs = new ArrayList<>();
+        Files.walkFileTree(root, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult preVisitDirectory(Path dir, java.nio.file.attribute.BasicFileAttributes attrs) {
+                dirs.add(dir);
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        for (Path d : dirs) {
+            PosixStorage.fsyncDir(d);
+        }
     }
 
     private void writeBackupManifest(BackupManifest m, Path target) throws IOException {
