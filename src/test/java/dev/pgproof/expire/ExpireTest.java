@@ -84,13 +84,17 @@ class ExpireTest {
         put(layout.clusterInfo(), dev.pgproof.repo.ClusterInfo.render("main", new dev.pgproof.repo.ClusterIdentity(1, 15, SEG, 8192, 8192, true), "/x"));
         String a = layout.backupDir("F1") + "data/base/1/1.0.zst";
         String b = layout.backupDir("F1") + "data/base/1/1.1.zst";
+        String d = layout.backupDir("F1") + "data/base/1/1.2.zst";
         put(a, "block a");
         put(b, "block b");
-        backup("F1", "full", 10, 1, List.of(new BackupManifest.Chunk(a, 0, 8, 4, "x"), new BackupManifest.Chunk(b, 8, 8, 4, "y")), null);
+        put(d, "block d");
+        backup("F1", "full", 10, 1, List.of(new BackupManifest.Chunk(a, 0, 8, 4, "x"), new BackupManifest.Chunk(b, 8, 8, 4, "y"),
+                new BackupManifest.Chunk(d, 16, 8, 4, "w")), null);
         String c = layout.backupDir("I1") + "data/base/1/1.1.zst";
         put(c, "block c");
-        // I1 keeps F1's first piece by reference and stores its own second piece.
-        backup("I1", "incr", 9, 3, List.of(new BackupManifest.Chunk(a, 0, 8, 0, "x", 0L), new BackupManifest.Chunk(c, 8, 8, 4, "z", 0L)), "F1");
+        // I1 keeps F1's first piece by reference and stores its own second piece as its XOR with F1's second (its base).
+        backup("I1", "incr", 9, 3, List.of(new BackupManifest.Chunk(a, 0, 8, 0, "x", 0L),
+                new BackupManifest.Chunk(c, 8, 8, 4, "z", 0L, b, 0L)), "F1");
         backup("F2", "full", 1, 5, List.of(), null);
         for (String seg : List.of("000000010000000000000001", "000000010000000000000002", "000000010000000000000003",
                 "000000010000000000000005")) {
@@ -108,7 +112,8 @@ class ExpireTest {
         Expire.Result r = new Expire(storage, layout, SEG).run(new Retention.Policy(null, 7), false);
         assertThat(r.expiredBackups()).containsExactly("F1");
         assertThat(storage.exists(a)).as("F1's piece that I1 references").isTrue();
-        assertThat(storage.exists(b)).as("F1's piece nobody references").isFalse();
+        assertThat(storage.exists(b)).as("F1's piece I1 XOR-stores against").isTrue();
+        assertThat(storage.exists(d)).as("F1's piece nobody references").isFalse();
         assertThat(storage.exists(layout.completeMarker("F1"))).isFalse();
         assertThat(storage.exists(layout.expiredMarker("F1"))).isTrue();
         // WAL from the start of I1 (segment 3) on is kept.
@@ -129,6 +134,7 @@ class ExpireTest {
         assertThat(storage.exists(a)).isTrue();
         new Expire(storage, layout, SEG).run(new Retention.Policy(1, null), false);
         assertThat(storage.exists(a)).isFalse();
+        assertThat(storage.exists(b)).isFalse();
         assertThat(storage.list(layout.backupDir("F1"))).isEmpty();
         assertThat(storage.list(layout.backupDir("I1"))).isEmpty();
     }
