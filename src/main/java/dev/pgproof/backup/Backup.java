@@ -60,7 +60,8 @@ public final class Backup {
 
     /** The backup an incremental or differential one is based on (null for a full), and its files by path. */
     private BackupManifest prior;
-    private Map<String, BlockDelta.Prior> priorFiles = Map.of();
+    /** The prior backup's files (incremental and differential backups); each file's block hashes are read when it is copied. */
+    private Map<String, BackupManifest.FileEntry> priorFiles = Map.of();
     private String type = "full";
 
     /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
@@ -258,7 +259,7 @@ public final class Backup {
         String why = null;
         if (found == null) {
             why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";
-        } else if (found.files().stream().anyMatch(f -> f.size() > 0 && f.blockHashes() == null)) {
+        } else if (found.files().stream().anyMatch(f -> f.size() > 0 && !f.hasBlockHashes())) {
             why = "the prior backup " + found.label() + " has no block hashes (made by an older pgproof)";
         } else if (!isAncestor(found, tli)) {
             why = "the prior backup " + found.label() + " (timeline " + found.timeline() + ", ending at " + found.stopLsn()
@@ -271,12 +272,10 @@ public final class Backup {
             return;
         }
         prior = found;
-        Map<String, BlockDelta.Prior> files = new java.util.HashMap<>();
+        Map<String, BackupManifest.FileEntry> files = new java.util.HashMap<>();
         for (BackupManifest.FileEntry f : found.files()) {
-            if (f.blockHashes() != null) {
-                List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
-                pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
-                files.put(f.path(), new BlockDelta.Prior(BlockDelta.decode(f.blockHashes()), pieces));
+            if (f.hasBlockHashes()) {
+                files.put(f.path(), f);
             }
         }
         priorFiles = files;
@@ -480,9 +479,7 @@ public final class Backup {
         java.util.Set<String> used = new java.util.HashSet<>();
         used.add(pgManifestKey);
         for (BackupManifest.FileEntry f : all) {
-            for (BackupManifest.Chunk c : f.chunks()) {
-                used.add(c.key());
-            }
+            used.addAll(f.objectKeys());
         }
         int removed = 0;
         try {
@@ -597,6 +594,7 @@ public final class Backup {
         MessageDigest whole = Hashes.sha256();
         List<Future<Window>> parts = new ArrayList<>();
         long offset = 0;
+        BlockDelta.Prior priorFile = priorOf(f.path());
         try (in) {
             int index = 0;
             while (true) {
@@ -615,7 +613,6 @@ public final class Backup {
                 whole.update(buf, 0, n);
                 String key = layout.dataChunk(label, f.path(), index, opt.compression());
                 long chunkOffset = offset;
-                BlockDelta.Prior priorFile = priorFiles.get(f.path());
                 parts.add(compressors.submit(() -> {
                     try {
                         return storeWindow(key, chunkOffset, buf, n, priorFile, pageFile, progress);
@@ -642,10 +639,63 @@ public final class Backup {
         if (!bad.isEmpty()) {
             reportBadPages(label, f.path(), bad);
         }
+        byte[] blockHashes = hashes.toByteArray();
+        String inline = null;
+        BackupManifest.StoredRef hashObject = null;
+        if (blockHashes.length <= INLINE_HASHES) {
+            inline = BlockDelta.encode(blockHashes);
+        } else {
+            String key = layout.blockHashes(label, f.path());
+            try (Storage.Writer w = storage.create(key)) {
+                w.stream().write(blockHashes);
+                w.commit(false);
+            }
+            hashObject = new BackupManifest.StoredRef(key, blockHashes.length, Hashes.sha256Hex(blockHashes));
+        }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());
         return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(),
-                Hashes.hex(whole.digest()), chunks, BlockDelta.encode(hashes.toByteArray()), bad.isEmpty() ? null : bad);
+                Hashes.hex(whole.digest()), chunks, inline, bad.isEmpty() ? null : bad, hashObject);
+    }
+
+    /**
+     * Block hashes of a file up to this size (64 blocks, a 512 KiB file) are kept in the manifest; a
+     * larger file's go to their own object, read back only while the next incremental copies that
+     * file, so that no manifest (and no command's memory) grows with the cluster's size at 2 MB per GB.
+     */
+    static final int INLINE_HASHES = 64 * BlockDelta.HASH;
+
+    /**
+     * The prior backup's view of one file: its pieces, in file order, and its block hashes (read from
+     * their object for a large file, checked against size and SHA-256); null when the prior has no such
+     * file, or its hashes cannot be read (the file is then stored whole, and said so).
+     */
+    private BlockDelta.Prior priorOf(String path) {
+        BackupManifest.FileEntry f = priorFiles.get(path);
+        if (f == null) {
+            return null;
+        }
+        byte[] hashes;
+        if (f.blockHashes() != null) {
+            hashes = BlockDelta.decode(f.blockHashes());
+        } else {
+            BackupManifest.StoredRef ref = f.blockHashObject();
+            try (InputStream in = storage.open(ref.key())) {
+                hashes = in.readAllBytes();
+            } catch (IOException e) {
+                Log.warn("backup: the block hashes of file \"%s\" in backup %s cannot be read (%s): the file is stored whole", path,
+                        prior.label(), e.getMessage());
+                return null;
+            }
+            if (hashes.length != ref.size() || !Hashes.sha256Hex(hashes).equals(ref.sha256())) {
+                Log.warn("backup: the block hashes of file \"%s\" in backup %s (\"%s\") do not match their SHA-256: the file is stored whole",
+                        path, prior.label(), ref.key());
+                return null;
+            }
+        }
+        List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
+        pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
+        return new BlockDelta.Prior(hashes, pieces);
     }
 
     /** Pages of one file named on stderr: the first few one by one (as pg_basebackup does), then a count. */

@@ -78,14 +78,7 @@ public final class Expire {
         Set<String> referenced = new HashSet<>();
         for (BackupManifest m : plan.keep()) {
             for (BackupManifest.FileEntry f : m.files()) {
-                if (f.chunks() != null) {
-                    for (BackupManifest.Chunk c : f.chunks()) {
-                        referenced.add(c.key());
-                        if (c.xorKey() != null) {
-                            referenced.add(c.xorKey());   // the base an XOR-stored piece is rebuilt from
-                        }
-                    }
-                }
+                referenced.addAll(f.objectKeys());   // pieces, the bases XOR-stored pieces are rebuilt from, block hashes
             }
         }
 

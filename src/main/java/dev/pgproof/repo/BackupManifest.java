@@ -88,19 +88,48 @@ public record BackupManifest(
 
     /**
      * One file: size and SHA-256 of the whole, the pieces it is stored in, in file order, and the
-     * hashes of its blocks (base64 of 16 bytes of SHA-256 per block of the cluster's block size), which
-     * a later incremental backup compares against. {@code pageChecksumErrors} lists the pages whose data
-     * checksum failed (absent: none, or not verified).
+     * hashes of its blocks (16 bytes of SHA-256 per block of the cluster's block size), which a later
+     * incremental backup compares against: inline as base64 in {@code blockHashes} for a small file, in
+     * their own object {@code blockHashObject} (raw bytes) for a large one, so that the manifest does
+     * not grow with the cluster's size. {@code pageChecksumErrors} lists the pages whose data checksum
+     * failed (absent: none, or not verified).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
-            List<BadPage> pageChecksumErrors) {
+            List<BadPage> pageChecksumErrors, StoredRef blockHashObject) {
+        public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
+                List<BadPage> pageChecksumErrors) {
+            this(path, size, mtime, mode, sha256, chunks, blockHashes, pageChecksumErrors, null);
+        }
+
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes) {
-            this(path, size, mtime, mode, sha256, chunks, blockHashes, null);
+            this(path, size, mtime, mode, sha256, chunks, blockHashes, null, null);
         }
 
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks) {
-            this(path, size, mtime, mode, sha256, chunks, null, null);
+            this(path, size, mtime, mode, sha256, chunks, null, null, null);
+        }
+
+        /** Whether the entry records its block hashes (inline or in their own object); an older pgproof's do not. */
+        public boolean hasBlockHashes() {
+            return blockHashes != null || blockHashObject != null;
+        }
+
+        /** Every stored object the file needs: its pieces' objects, their XOR bases, its block hash object. */
+        public java.util.Set<String> objectKeys() {
+            java.util.Set<String> keys = new java.util.LinkedHashSet<>();
+            if (chunks != null) {
+                for (Chunk c : chunks) {
+                    keys.add(c.key());
+                    if (c.xorKey() != null) {
+                        keys.add(c.xorKey());
+                    }
+                }
+            }
+            if (blockHashObject != null) {
+                keys.add(blockHashObject.key());
+            }
+            return keys;
         }
     }
 

@@ -98,6 +98,11 @@ public final class RepoLayout {
         return backupDir(label) + "data/" + path + "." + chunk + "." + c.extension;
     }
 
+    /** The block hashes of a large file of a backup (16 bytes per block, uncompressed: hashes do not compress). */
+    public String blockHashes(String label, String path) {
+        return backupDir(label) + "data/" + path + ".hashes." + Compression.NONE.extension;
+    }
+
     public String proofPrefix() {
         return cluster + "/proof/";
     }

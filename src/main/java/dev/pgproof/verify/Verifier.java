@@ -131,12 +131,7 @@ public final class Verifier {
             Set<String> referencedByAny = new HashSet<>();
             for (BackupCatalog.Entry e : entries) {
                 if (e.complete()) {
-                    e.manifest().files().forEach(f -> f.chunks().forEach(c -> {
-                        referencedByAny.add(c.key());
-                        if (c.xorKey() != null) {
-                            referencedByAny.add(c.xorKey());
-                        }
-                    }));
+                    e.manifest().files().forEach(f -> referencedByAny.addAll(f.objectKeys()));
                 }
             }
             for (BackupCatalog.Entry e : entries) {
@@ -206,12 +201,7 @@ public final class Verifier {
                     files++;
                     chunks += f.chunks().size();
                     totalBytes += f.size();
-                    f.chunks().forEach(c -> {
-                        referenced.add(c.key());
-                        if (c.xorKey() != null) {
-                            referenced.add(c.xorKey());
-                        }
-                    });
+                    referenced.addAll(f.objectKeys());
                     tasks.add(() -> checkFile(m, f, backupObjects));
                 }
                 for (String key : byLabel.getOrDefault(m.label(), List.of())) {
@@ -339,6 +329,23 @@ public final class Verifier {
         long read = 0;
         boolean chunksOk = true;
         byte[] buf = new byte[1 << 16];
+        BackupManifest.StoredRef hashes = f.blockHashObject();
+        if (hashes != null) {
+            String where = "file \"" + f.path() + "\" of backup " + m.label();
+            try (InputStream in = storage.open(hashes.key())) {
+                byte[] b = in.readAllBytes();
+                read += b.length;
+                if (b.length != hashes.size() || !Hashes.sha256Hex(b).equals(hashes.sha256())) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, hashes.key(), where + ": its block hashes do not match their size "
+                            + "and SHA-256 in the manifest (a later incremental stores the file whole)"));
+                }
+            } catch (NoSuchFileException e) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, hashes.key(), where + ": its block hashes are missing (a later "
+                        + "incremental stores the file whole)"));
+            } catch (IOException e) {
+                out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, hashes.key(), where + ": its block hashes cannot be read: " + oneLine(e)));
+            }
+        }
         // Objects pieces are cut from (block-incremental backups), the last two read: a file alternates between an
         // earlier backup's object and its own.
         Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {

@@ -182,6 +182,15 @@ class IncrementalIT {
             }
         }
         assertThat(m3.path("format").asInt()).isEqualTo(2);
+        // A large file's block hashes are in their own object, not in the manifest; verify names it when it is gone.
+        String hashKey = null;
+        for (JsonNode f : m3.path("files")) {
+            if (hashKey == null && f.has("blockHashObject")) {
+                hashKey = f.path("blockHashObject").path("key").asText();
+                assertThat(f.has("blockHashes")).isFalse();
+            }
+        }
+        assertThat(hashKey).as("a file of increment " + i3 + " with its block hashes in their own object").isNotNull();
         assertThat(xorPieces).as("XOR-stored pieces of increment " + i3).isPositive();
         assertThat(shared).as("an object of the full backup that increment " + i3 + " XOR-stores changed blocks against").isNotNull();
         Path damaged = root.resolve("repo-damaged");
@@ -189,8 +198,10 @@ class IncrementalIT {
         Path object = damaged.resolve(shared);
         byte[] b = Files.readAllBytes(object);
         Files.write(object, java.util.Arrays.copyOf(b, b.length / 2)); // truncated: no reader can decompress it
+        Files.delete(damaged.resolve(hashKey));
         PgCluster.ProcessResult bad = Pgproof.run("verify", "--repo", damaged.toString(), "--cluster", CLUSTER);
         assertThat(bad.exitCode()).as(bad.stdout() + bad.stderr()).isEqualTo(10);
+        assertThat(bad.stdout()).contains("[backup-missing] " + hashKey + ": file ").contains("its block hashes are missing");
         assertThat(bad.stdout()).contains("[backup-corrupt] " + shared + ": file ").contains(" of backup " + full + ": ")
                 .contains(" of backup " + i3 + ": ");
 
