@@ -201,7 +201,7 @@ class IncrementalIT {
         Files.delete(damaged.resolve(hashKey));
         PgCluster.ProcessResult bad = Pgproof.run("verify", "--repo", damaged.toString(), "--cluster", CLUSTER);
         assertThat(bad.exitCode()).as(bad.stdout() + bad.stderr()).isEqualTo(10);
-        assertThat(bad.stdout()).contains("[backup-missing] " + hashKey + ": file ").contains("its block hashes are missing");
+        assertThat(bad.stdout()).contains("[backup-missing-object] " + hashKey + ": file ").contains("its block hashes are missing");
         assertThat(bad.stdout()).contains("[backup-corrupt] " + shared + ": file ").contains(" of backup " + full + ": ")
                 .contains(" of backup " + i3 + ": ");
 
