@@ -742,8 +742,11 @@ public final class Backup {
             return bases.get(k);
         };
         try {
-            return storeRuns(key, fileOffset, buf, n, hashes, bad, priorFile == null ? null
-                    : BlockDelta.plan(fileOffset, buf, n, hashes, priorFile, blockSize(), objects), bases, progress);
+            long[] unchanged = new long[1];
+            List<BlockDelta.Run> runs = priorFile == null ? null : BlockDelta.plan(fileOffset, buf, n, hashes, priorFile, blockSize(), objects,
+                    unchanged);
+            unchangedBytes.addAndGet(unchanged[0]);
+            return storeRuns(key, fileOffset, buf, n, hashes, bad, runs, bases, progress);
         } finally {
             for (BlockDelta.Base b : bases.values()) {
                 if (b != null && b.bytes().length == CHUNK_SIZE) {
@@ -755,7 +758,7 @@ public final class Backup {
 
     private Window storeRuns(String key, long fileOffset, byte[] buf, int n, byte[] hashes, List<BackupManifest.BadPage> bad,
             List<BlockDelta.Run> runs, Map<String, BlockDelta.Base> bases, Progress progress) throws IOException {
-        if (runs == null || (runs.size() == 1 && runs.get(0).changed()) || n == 0) {
+        if (runs == null || (runs.size() == 1 && runs.get(0).changed() && runs.get(0).xorKey() == null) || n == 0) {
             MessageDigest part = Hashes.sha256();
             part.update(buf, 0, n);
             String sha = Hashes.hex(part.digest());
@@ -812,7 +815,6 @@ public final class Backup {
             } else {
                 pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset(), r.xorKey(),
                         xorOffset));
-                unchangedBytes.addAndGet(r.length());
             }
         }
         progress.addBytes(n);

@@ -111,10 +111,31 @@ final class BlockDelta {
      * the block: a page changed in a few places; a block rewritten with other content is stored as it is.
      */
     static List<Run> plan(long fileOffset, byte[] buf, int n, byte[] hashes, Prior prior, int blockSize, Objects objects) {
+        return plan(fileOffset, buf, n, hashes, prior, blockSize, objects, new long[1]);
+    }
+
+    /**
+     * More runs than this in a window, and the window is stored whole as one XOR piece against its
+     * earlier version when that lies in one object (see {@link #plan}).
+     */
+    static final int WINDOW_XOR_RUNS = 8;
+
+    /**
+     * As above; unchanged[0] gets the bytes of unchanged blocks. When changes are scattered (more than
+     * {@link #WINDOW_XOR_RUNS} runs) and the plain earlier version of every block of the window lies in
+     * one object, in order (typically the full backup's chunk of the same window), the whole window is
+     * one changed run XOR-stored against it: unchanged blocks become zeros, which cost next to nothing
+     * compressed, and the manifest holds one piece for the window instead of one per run.
+     */
+    static List<Run> plan(long fileOffset, byte[] buf, int n, byte[] hashes, Prior prior, int blockSize, Objects objects, long[] unchanged) {
         List<Run> runs = new ArrayList<>();
         int blocks = hashes.length / HASH;
         long changes = 0;
         long firstBlock = fileOffset / blockSize;
+        String windowBase = null;       // the one object holding every block's plain earlier version, in order, if there is one
+        long windowBaseOffset = -1;
+        boolean uniform = prior != null && objects != null;
+        long sameBytes = 0;
         for (int b = 0; b < blocks; b++) {
             int from = b * blockSize;
             int len = Math.min(blockSize, n - from);
@@ -124,8 +145,23 @@ final class BlockDelta {
             boolean same = covered && (g + 1) * HASH <= prior.hashes().length
                     && Arrays.equals(hashes, b * HASH, (b + 1) * HASH, prior.hashes(), (int) (g * HASH), (int) ((g + 1) * HASH));
             long within = covered ? fileOffset + from - piece.offset() : 0;
+            if (uniform) {
+                if (!covered) {
+                    uniform = false;
+                } else {
+                    String k = piece.xorKey() != null ? piece.xorKey() : piece.key();
+                    long o = (piece.xorKey() != null ? piece.xorOffset() : piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
+                    if (b == 0) {
+                        windowBase = k;
+                        windowBaseOffset = o;
+                    } else if (!k.equals(windowBase) || o != windowBaseOffset + from) {
+                        uniform = false;
+                    }
+                }
+            }
             Run run;
             if (same) {
+                sameBytes += len;
                 long ref = (piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
                 run = piece.xorKey() == null ? new Run(false, from, len, piece.key(), ref, 0, null, 0)
                         : new Run(false, from, len, piece.key(), ref, 0, piece.xorKey(), piece.xorOffset() + within);
@@ -149,6 +185,13 @@ final class BlockDelta {
                 runs.set(runs.size() - 1, last.extend(len));
             } else {
                 runs.add(run);
+            }
+        }
+        unchanged[0] = sameBytes;
+        if (uniform && windowBase != null && runs.size() > WINDOW_XOR_RUNS) {
+            Base base = objects.get(windowBase);
+            if (base != null && windowBaseOffset + n <= base.length()) {
+                return List.of(new Run(true, 0, n, null, 0, 0, windowBase, windowBaseOffset));
             }
         }
         return runs;

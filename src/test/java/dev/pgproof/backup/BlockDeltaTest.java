@@ -89,6 +89,36 @@ class BlockDeltaTest {
     }
 
     @Test
+    void aWindowWithScatteredChangesIsOneXorPieceAgainstItsEarlierVersionWhenThatIsOneObject() {
+        byte[] before = data(20, 5);
+        byte[] now = before.clone();
+        for (int b = 1; b < 20; b += 2) {
+            now[b * BS + 3] ^= 1;   // every other block changed in one byte: 20 runs
+        }
+        byte[] hashes = BlockDelta.hashes(now, now.length, BS);
+        java.util.Map<String, BlockDelta.Base> objects = java.util.Map.of("old/full", new BlockDelta.Base(before, before.length),
+                "old/a", new BlockDelta.Base(java.util.Arrays.copyOf(before, 10 * BS), 10 * BS), "old/b",
+                new BlockDelta.Base(java.util.Arrays.copyOfRange(before, 10 * BS, 20 * BS), 10 * BS));
+        BlockDelta.Prior one = new BlockDelta.Prior(BlockDelta.hashes(before, before.length, BS),
+                List.of(new BackupManifest.Chunk("old/full", 0, 20 * BS, 10, "x")));
+        long[] unchanged = new long[1];
+        assertThat(BlockDelta.plan(0, now, now.length, hashes, one, BS, objects::get, unchanged))
+                .containsExactly(new BlockDelta.Run(true, 0, 20 * BS, null, 0, 0, "old/full", 0));
+        assertThat(unchanged[0]).isEqualTo(10L * BS);
+        // The earlier version in two objects: run by run, the changed blocks XOR-stored against each.
+        BlockDelta.Prior two = new BlockDelta.Prior(one.hashes(), List.of(new BackupManifest.Chunk("old/a", 0, 10 * BS, 10, "x"),
+                new BackupManifest.Chunk("old/b", 10 * BS, 10 * BS, 10, "y")));
+        List<BlockDelta.Run> runs = BlockDelta.plan(0, now, now.length, hashes, two, BS, objects::get);
+        assertThat(runs).hasSize(20);
+        assertThat(runs.get(1)).isEqualTo(new BlockDelta.Run(true, BS, BS, null, 0, 0, "old/a", BS));
+        assertThat(runs.get(19)).isEqualTo(new BlockDelta.Run(true, 19 * BS, BS, null, 0, 9 * BS, "old/b", 9 * BS));
+        // Few runs: run by run too.
+        byte[] once = before.clone();
+        once[5 * BS] ^= 1;
+        assertThat(BlockDelta.plan(0, once, once.length, BlockDelta.hashes(once, once.length, BS), one, BS, objects::get)).hasSize(3);
+    }
+
+    @Test
     void xorRestoresTheBlock() {
         byte[] block = data(1, 4);
         byte[] older = block.clone();
