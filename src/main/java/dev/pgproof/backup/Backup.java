@@ -453,8 +453,8 @@ public final class Backup {
                     spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
                     pageChecksums);
             if (prior != null) {
-                Log.info("backup %s: %s of %s unchanged since %s (referenced), %s stored; %s of changed blocks stored as their difference "
-                        + "from the earlier version (%s of earlier objects read for it)", label, Sizes.bytes(unchangedBytes.get()),
+                Log.info("backup %s: %s of %s unchanged since %s, %s stored; %s (changed blocks, or whole windows of scattered changes) "
+                        + "stored as their XOR with the earlier version (%s of earlier objects read for it)", label, Sizes.bytes(unchangedBytes.get()),
                         Sizes.bytes(size), prior.label(), Sizes.bytes(stored), Sizes.bytes(xorBytes.get()), Sizes.bytes(baseBytesRead.get()));
             }
             try {
