@@ -2,9 +2,9 @@ package dev.pgproof.backup;
 
 import dev.pgproof.cluster.LiveCluster;
 import dev.pgproof.io.Compression;
-import dev.pgproof.repo.Xor;
 import dev.pgproof.io.CountingOutputStream;
 import dev.pgproof.io.Hashes;
+import dev.pgproof.io.Xor;
 import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.RepoLayout;

@@ -169,7 +169,7 @@ public record BackupManifest(
                 if (base == null || xorOffset == null || xorOffset < 0 || xorOffset + size > base.length) {
                     return null;
                 }
-                Xor.apply(out, base, (int) (long) xorOffset);
+                dev.pgproof.io.Xor.apply(out, base, (int) (long) xorOffset);
             }
             return out;
         }

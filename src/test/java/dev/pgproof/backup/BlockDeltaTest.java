@@ -124,7 +124,7 @@ class BlockDeltaTest {
         byte[] older = block.clone();
         older[100] ^= 0x55;
         byte[] stored = block.clone();
-        dev.pgproof.repo.Xor.apply(stored, older, 0);
+        dev.pgproof.io.Xor.apply(stored, older, 0);
         assertThat(stored).hasSize(BS);
         int nonZero = 0;
         for (byte b : stored) {

@@ -1,4 +1,4 @@
-package dev.pgproof.repo;
+package dev.pgproof.io;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
