@@ -187,12 +187,7 @@ class EncryptionIT {
     }
 
     private static long storedObjects(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            return 0;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            return s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).count();
-        }
+        return Pgproof.storedChunks(dir).size();
     }
 
     private PgCluster.ProcessResult pgproof(String... args) {

@@ -394,9 +394,7 @@ class FaultsIT {
         // The next backup resumes the killed one: stored chunks are reused after checking their checksums, and a
         // damaged one (emptied here) is copied again. The result restores to files pg_verifybackup accepts.
         Path damaged;
-        try (Stream<Path> s = Files.walk(killedDir.resolve("data"))) {
-            damaged = s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).max(java.util.Comparator.comparingLong(FaultsIT::sizeOf)).orElseThrow();
-        }
+        damaged = Pgproof.storedChunks(killedDir.resolve("data")).stream().max(java.util.Comparator.comparingLong(FaultsIT::sizeOf)).orElseThrow();
         assertThat(sizeOf(damaged)).isPositive();
         Files.write(damaged, new byte[0]);
         PgCluster.ProcessResult r = backup().assertOk("backup after a killed backup");
@@ -415,9 +413,7 @@ class FaultsIT {
     }
 
     private static long storedObjects(Path dir) throws IOException {
-        try (Stream<Path> s = Files.walk(dir)) {
-            return s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith(".")).count();
-        }
+        return Pgproof.storedChunks(dir).size();
     }
 
     private static long sizeOf(Path p) {

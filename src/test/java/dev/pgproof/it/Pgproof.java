@@ -55,6 +55,27 @@ public final class Pgproof {
         }
     }
 
+    /**
+     * The data chunks stored under a posix repository's backup data directory (not temporary files, not
+     * block hash objects), while a backup may still be writing there: a temporary file renamed while the
+     * tree is walked makes it look again.
+     */
+    public static List<Path> storedChunks(Path dataDir) throws IOException {
+        for (int attempt = 0;; attempt++) {
+            if (!Files.isDirectory(dataDir)) {
+                return List.of();
+            }
+            try (java.util.stream.Stream<Path> s = Files.walk(dataDir)) {
+                return s.filter(Files::isRegularFile).filter(f -> !f.getFileName().toString().startsWith("."))
+                        .filter(f -> !f.getFileName().toString().contains(".hashes.")).toList();
+            } catch (java.io.UncheckedIOException e) {
+                if (!(e.getCause() instanceof java.nio.file.NoSuchFileException) || attempt >= 50) {
+                    throw e;
+                }
+            }
+        }
+    }
+
     /** The labels of info's JSON backups array, in its order. */
     public static List<String> labels(com.fasterxml.jackson.databind.JsonNode backups) {
         List<String> out = new ArrayList<>();
