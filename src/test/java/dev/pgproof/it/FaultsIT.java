@@ -464,6 +464,45 @@ class FaultsIT {
         }
     }
 
+    // ------------------------------------------------------------------ 8. restore durability
+
+    @Test
+    @Order(8)
+    void restoreFsyncsEveryFileAndDirectoryBeforeBackupLabelAndPgControlLast() throws Exception {
+        List<String> labels = Pgproof.labels(info().get("backups"));
+        String label = labels.get(labels.size() - 1);
+        Path dest = base.resolve("restore-strace");
+        Path trace = work.resolve("restore.strace");
+        List<String> cmd = new ArrayList<>(List.of("strace", "-f", "-e", "trace=fsync,fdatasync,openat", "-o", trace.toString()));
+        cmd.addAll(Pgproof.command("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", label,
+                "--archive-mode", "off"));
+        PgCluster.runAsOwner(cmd, Map.of(), work, Duration.ofMinutes(3)).assertOk("restore under strace");
+        StraceLog log = StraceLog.parse(Files.readAllLines(trace));
+        Map<String, Integer> lastFsync = new HashMap<>();
+        log.events.stream().filter(e -> e.kind.equals("fsync") && e.path != null).forEach(e -> lastFsync.put(e.path, e.index));
+        List<Path> files;
+        List<Path> dirs;
+        try (Stream<Path> s = Files.walk(dest)) {
+            List<Path> all = s.toList();
+            files = all.stream().filter(Files::isRegularFile).toList();
+            dirs = all.stream().filter(Files::isDirectory).toList();
+        }
+        int label2 = lastFsync.getOrDefault(dest.resolve("backup_label").toString(), -1);
+        int control = lastFsync.getOrDefault(dest.resolve("global/pg_control").toString(), -1);
+        assertThat(label2).as("fsync of backup_label").isPositive();
+        assertThat(control).as("fsync of global/pg_control, after backup_label").isGreaterThan(label2);
+        for (Path f : files) {
+            if (f.endsWith("backup_label") || f.endsWith(Path.of("global", "pg_control"))) {
+                continue;
+            }
+            assertThat(lastFsync.get(f.toString())).as("fsync of %s before backup_label's", f).isNotNull().isLessThan(label2);
+        }
+        for (Path d : dirs) {
+            assertThat(lastFsync.get(d.toString())).as("fsync of directory %s", d).isNotNull();
+        }
+        assertThat(lastFsync.get(dest.resolve("global").toString())).as("fsync of global/ after pg_control").isGreaterThan(control);
+    }
+
     // ------------------------------------------------------------------ helpers: pgproof
 
     private PgCluster.ProcessResult backup() {
