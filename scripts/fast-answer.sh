@@ -2,12 +2,13 @@
 # get_answer and heap_cap.
 
 # The Java heap cap of every command but archive-push/get: 384 MiB, or more on hosts with many
-# cores (default jobs = cores; a backup holds about 24 MiB per job). Without a cap the JVM may take a
-# quarter of the host's memory. PGPROOF_JAVA_OPTS (e.g. -Xmx2g) comes after it and wins.
+# cores (default jobs = cores; a backup holds about 24 MiB per job, an incremental 32, and the JVM
+# lets the program use about 88% of the cap). Without a cap the JVM may take a quarter of the host's
+# memory. PGPROOF_JAVA_OPTS (e.g. -Xmx2g) comes after it and wins.
 heap_cap() {
   local n mb
   n=$(nproc 2>/dev/null || echo 2)
-  mb=$((64 + 24 * (n + 2)))
+  mb=$((64 + 40 * (n + 2)))
   [ "$mb" -ge 384 ] || mb=384
   echo "-Xmx${mb}m"
 }

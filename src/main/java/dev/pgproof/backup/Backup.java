@@ -732,11 +732,16 @@ public final class Backup {
         });
         // Suspect pages are read again from the file; the window is stored as first read whatever the re-reads show.
         List<BackupManifest.BadPage> bad = suspects.isEmpty() ? List.of() : pageFile.confirm(suspects, fileOffset);
-        // The earlier objects changed blocks are XOR-stored against, read once per window into this thread's reused buffers.
-        Map<String, BlockDelta.Base> bases = new java.util.HashMap<>(4);
+        // The earlier object changed blocks are XOR-stored against, read once per window into this thread's reused buffer:
+        // one per window (typically the full backup's chunk of the window), so that a job holds at most one more chunk;
+        // blocks whose earlier version lies in another object are stored as they are.
+        Map<String, BlockDelta.Base> bases = new java.util.HashMap<>(2);
         java.util.ArrayDeque<byte[]> pool = basePool.get();
         BlockDelta.Objects objects = k -> {
             if (!bases.containsKey(k)) {
+                if (!bases.isEmpty()) {
+                    return null;
+                }
                 bases.put(k, readBase(k, pool));
             }
             return bases.get(k);

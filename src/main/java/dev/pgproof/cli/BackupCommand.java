@@ -51,11 +51,13 @@ final class BackupCommand implements Callable<Integer> {
     boolean noResume;
 
     /**
-     * A backup holds about three chunk buffers per job (two read buffers, one compressed): refuse up
-     * front, with the fix, rather than run out of heap half-way (the launcher caps the heap).
+     * A backup holds about three chunk buffers per job (two read buffers, one compressed), and an
+     * incremental or differential one a fourth (the earlier version changed blocks are XOR-stored
+     * against): refuse up front, with the fix, rather than run out of heap half-way (the launcher caps
+     * the heap).
      */
-    static void checkHeap(String cluster, int jobs, long max) {
-        long need = 3L * Backup.CHUNK_SIZE * jobs + (64L << 20);
+    static void checkHeap(String cluster, int jobs, boolean incremental, long max) {
+        long need = (incremental ? 4L : 3L) * Backup.CHUNK_SIZE * jobs + (64L << 20);
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup of cluster \"" + cluster + "\": " + jobs + " jobs need about " + (need >> 20)
                     + " MiB of Java heap, but this JVM may use " + (max >> 20) + " MiB",
@@ -117,7 +119,7 @@ final class BackupCommand implements Callable<Integer> {
         ClusterIdentity pinned = ctx.pinned(storage);
         Log.timing("repository opened, cluster pin read");
         Compression c = Compression.byName(s.get(Setting.COMPRESS));
-        checkHeap(cluster, s.jobs(), Runtime.getRuntime().maxMemory());
+        checkHeap(cluster, s.jobs(), !type.equals("full"), Runtime.getRuntime().maxMemory());
         Retention.Policy policy = ExpireCommand.policy(s);
         boolean expireAfter = ExpireCommand.afterBackup(s);
         Instant t0 = Instant.now();
