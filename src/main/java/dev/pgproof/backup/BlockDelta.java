@@ -145,39 +145,28 @@ final class BlockDelta {
             boolean same = covered && (g + 1) * HASH <= prior.hashes().length
                     && Arrays.equals(hashes, b * HASH, (b + 1) * HASH, prior.hashes(), (int) (g * HASH), (int) ((g + 1) * HASH));
             long within = covered ? fileOffset + from - piece.offset() : 0;
+            // Where the block's plain earlier version lies: the prior piece's XOR base, or the prior piece's own bytes.
+            String plainKey = !covered ? null : piece.xorKey() != null ? piece.xorKey() : piece.key();
+            long plainOffset = !covered ? 0 : (piece.xorKey() != null ? piece.xorOffset() : sourceStart(piece)) + within;
             if (uniform) {
                 if (!covered) {
                     uniform = false;
-                } else {
-                    String k = piece.xorKey() != null ? piece.xorKey() : piece.key();
-                    long o = (piece.xorKey() != null ? piece.xorOffset() : piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
-                    if (b == 0) {
-                        windowBase = k;
-                        windowBaseOffset = o;
-                    } else if (!k.equals(windowBase) || o != windowBaseOffset + from) {
-                        uniform = false;
-                    }
+                } else if (b == 0) {
+                    windowBase = plainKey;
+                    windowBaseOffset = plainOffset;
+                } else if (!plainKey.equals(windowBase) || plainOffset != windowBaseOffset + from) {
+                    uniform = false;
                 }
             }
             Run run;
             if (same) {
                 sameBytes += len;
-                long ref = (piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
-                run = piece.xorKey() == null ? new Run(false, from, len, piece.key(), ref, 0, null, 0)
-                        : new Run(false, from, len, piece.key(), ref, 0, piece.xorKey(), piece.xorOffset() + within);
+                run = new Run(false, from, len, piece.key(), sourceStart(piece) + within, 0, piece.xorKey(),
+                        piece.xorKey() == null ? 0 : piece.xorOffset() + within);
             } else {
-                String baseKey = null;
-                long baseOffset = 0;
-                if (covered && objects != null) {
-                    baseKey = piece.xorKey() != null ? piece.xorKey() : piece.key();
-                    baseOffset = (piece.xorKey() != null ? piece.xorOffset() : piece.sourceOffset() == null ? 0 : piece.sourceOffset()) + within;
-                    Base base = objects.get(baseKey);
-                    if (base == null || baseOffset + len > base.length() || !xorPays(buf, from, base.bytes(), (int) baseOffset, len)) {
-                        baseKey = null;
-                        baseOffset = 0;
-                    }
-                }
-                run = new Run(true, from, len, null, 0, changes, baseKey, baseOffset);
+                Base base = covered && objects != null ? objects.get(plainKey) : null;
+                boolean xor = base != null && plainOffset + len <= base.length() && xorPays(buf, from, base.bytes(), (int) plainOffset, len);
+                run = new Run(true, from, len, null, 0, changes, xor ? plainKey : null, xor ? plainOffset : 0);
                 changes += len;
             }
             Run last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
@@ -195,6 +184,11 @@ final class BlockDelta {
             }
         }
         return runs;
+    }
+
+    /** Where a piece's bytes start in its decompressed object. */
+    private static long sourceStart(BackupManifest.Chunk piece) {
+        return piece.sourceOffset() == null ? 0 : piece.sourceOffset();
     }
 
     /** Whether block ^ base has at least as many zero bytes as the block itself. */
