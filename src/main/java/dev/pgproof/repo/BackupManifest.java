@@ -176,5 +176,10 @@ public record BackupManifest(
     }
 
     /** A stored object with its uncompressed SHA-256 and size. */
-    public record StoredRef(String key, long size, String sha256) {}
+    public record StoredRef(String key, long size, String sha256) {
+        /** Whether content is what this names: its size and SHA-256. */
+        public boolean matches(byte[] content) {
+            return content.length == size && dev.pgproof.io.Hashes.sha256Hex(content).equals(sha256);
+        }
+    }
 }

@@ -193,17 +193,11 @@ final class Delta {
         }
     }
 
-    /** The restore is complete: the files restore writes itself are made durable, then the marker goes. */
+    /**
+     * The restore is complete and durable (Restore.run has fsync'd every file and directory, pg_control
+     * last): the marker goes.
+     */
     static void finish(Path target) throws IOException {
-        for (String name : List.of("backup_manifest", "postgresql.auto.conf", "recovery.signal")) {
-            Path p = target.resolve(name);
-            if (Files.exists(p)) {
-                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
-                    ch.force(true);
-                }
-            }
-        }
-        PosixStorage.fsyncDir(target.resolve("global"));
         Files.deleteIfExists(target.resolve(MARKER));
         PosixStorage.fsyncDir(target);
     }

@@ -376,33 +376,40 @@ public final class Restore {
 
     /** A delta restore of one file: pieces fetched only where the file differs, each checked, objects cached per file. */
     private void deltaFile(BackupManifest.FileEntry f, Path dest, byte[][] buf, Delta.Stats stats, Progress progress) throws IOException {
-        Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                return size() > 3;
-            }
-        };
-        Delta.Fetcher fetcher = (file, c) -> {
-            byte[] obj = cached(objects, file, c.key(), stats);
-            if (c.xorKey() == null) {
-                long from = c.sourceOffset() == null ? 0 : c.sourceOffset();
-                if (from < 0 || from + c.size() > obj.length || (c.sourceOffset() == null && obj.length != c.size())) {
-                    throw corrupt(file, "stored object \"" + c.key() + "\" is not of the size the manifest says (" + obj.length + " bytes)");
-                }
-                checkPiece(file, c, obj, (int) from);
-                return new Delta.Piece(obj, (int) from);
-            }
-            byte[] bytes = c.resolve(obj, cached(objects, file, c.xorKey(), stats));
-            if (bytes == null) {
-                throw corrupt(file, "stored objects \"" + c.key() + "\" and \"" + c.xorKey() + "\" are shorter than the manifest says");
-            }
-            checkPiece(file, c, bytes, 0);
-            return new Delta.Piece(bytes, 0);
-        };
+        Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
+        Delta.Fetcher fetcher = (file, c) -> piece(file, c, objects, stats);
         Delta.file(f, dest, fetcher, buf, stats, progress, what -> corrupt(f, what));
         setMode(dest, f.mode());
         Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
         progress.fileDone();
+    }
+
+    /**
+     * Decompressed objects a restore job keeps: a block-incremental file alternates between earlier backups' objects
+     * (references, XOR bases) and its own.
+     */
+    private static final int OBJECTS_CACHED = 3;
+
+    /**
+     * A piece cut from a decompressed object (cached in objects), XOR-resolved against its base when it has one, and
+     * checked against its SHA-256; stats (may be null) counts the bytes fetched.
+     */
+    private Delta.Piece piece(BackupManifest.FileEntry f, BackupManifest.Chunk c, Map<String, byte[]> objects, Delta.Stats stats) {
+        byte[] obj = cached(objects, f, c.key(), stats);
+        if (c.xorKey() == null) {
+            long from = c.sourceOffset() == null ? 0 : c.sourceOffset();
+            if (from < 0 || from + c.size() > obj.length || (c.sourceOffset() == null && obj.length != c.size())) {
+                throw corrupt(f, "stored object \"" + c.key() + "\" is not of the size the manifest says (" + obj.length + " bytes)");
+            }
+            checkPiece(f, c, obj, (int) from);
+            return new Delta.Piece(obj, (int) from);
+        }
+        byte[] bytes = c.resolve(obj, cached(objects, f, c.xorKey(), stats));
+        if (bytes == null) {
+            throw corrupt(f, "stored objects \"" + c.key() + "\" and \"" + c.xorKey() + "\" are shorter than the manifest says");
+        }
+        checkPiece(f, c, bytes, 0);
+        return new Delta.Piece(bytes, 0);
     }
 
     private byte[] cached(Map<String, byte[]> objects, BackupManifest.FileEntry f, String key, Delta.Stats stats) {
@@ -489,30 +496,14 @@ public final class Restore {
         try (FileChannel ch = FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
                 OutputStream out = java.nio.channels.Channels.newOutputStream(ch)) {
             byte[] buf = new byte[1 << 16];
-            Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                    return size() > 3; // a block-incremental file alternates between earlier backups' objects (references, XOR bases) and its own
-                }
-            };
+            Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
             for (BackupManifest.Chunk c : f.chunks()) {
                 if (c.offset() != size) {
                     throw corrupt(f, "the manifest's pieces do not cover the file in order (piece at " + c.offset() + ", expected " + size + ")");
                 }
                 if (c.sourceOffset() != null) {
-                    byte[] obj = cached(objects, f, c.key(), null);
-                    int from = (int) (long) c.sourceOffset();
-                    if (c.xorKey() != null) {
-                        obj = c.resolve(obj, cached(objects, f, c.xorKey(), null));
-                        if (obj == null) {
-                            throw corrupt(f, "stored objects \"" + c.key() + "\" and \"" + c.xorKey() + "\" are shorter than the manifest says");
-                        }
-                        from = 0;
-                    } else if (from < 0 || from + c.size() > obj.length) {
-                        throw corrupt(f, "stored object \"" + c.key() + "\" is shorter than the manifest says (" + obj.length + " bytes)");
-                    }
-                    checkPiece(f, c, obj, from);
-                    out.write(obj, (int) from, (int) c.size());
+                    Delta.Piece p = piece(f, c, objects, null);
+                    out.write(p.bytes(), p.from(), (int) c.size());
                     size += c.size();
                     progress.addBytes(c.size());
                     continue;

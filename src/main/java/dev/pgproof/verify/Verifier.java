@@ -335,7 +335,7 @@ public final class Verifier {
             try (InputStream in = storage.open(hashes.key())) {
                 byte[] b = in.readAllBytes();
                 read += b.length;
-                if (b.length != hashes.size() || !Hashes.sha256Hex(b).equals(hashes.sha256())) {
+                if (!hashes.matches(b)) {
                     out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, hashes.key(), where + ": its block hashes do not match their size "
                             + "and SHA-256 in the manifest (a later incremental stores the file whole)"));
                 }
@@ -346,16 +346,9 @@ public final class Verifier {
                 out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, hashes.key(), where + ": its block hashes cannot be read: " + oneLine(e)));
             }
         }
-        // Objects pieces are cut from (block-incremental backups), the last two read: a file alternates between an
-        // earlier backup's object and its own.
-        Map<String, byte[]> objects = new java.util.LinkedHashMap<>(4, 0.75f, true) {
-            private static final long serialVersionUID = 1L;
-
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-                return size() > 3;
-            }
-        };
+        // Objects pieces are cut from (block-incremental backups), the last three read: a file alternates between earlier
+        // backups' objects (references, XOR bases) and its own.
+        Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(3);
         Set<String> bad = new HashSet<>();
         for (BackupManifest.Chunk c : f.chunks()) {
             String where = "file \"" + f.path() + "\" of backup " + m.label();
