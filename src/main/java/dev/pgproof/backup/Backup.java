@@ -646,10 +646,7 @@ public final class Backup {
             inline = BlockDelta.encode(blockHashes);
         } else {
             String key = layout.blockHashes(label, f.path());
-            try (Storage.Writer w = storage.create(key)) {
-                w.stream().write(blockHashes);
-                w.commit(false);
-            }
+            storage.write(key, blockHashes, false);
             hashObject = new BackupManifest.StoredRef(key, blockHashes.length, Hashes.sha256Hex(blockHashes));
         }
         progress.fileDone();
@@ -687,7 +684,7 @@ public final class Backup {
                         prior.label(), e.getMessage());
                 return null;
             }
-            if (hashes.length != ref.size() || !Hashes.sha256Hex(hashes).equals(ref.sha256())) {
+            if (!ref.matches(hashes)) {
                 Log.warn("backup: the block hashes of file \"%s\" in backup %s (\"%s\") do not match their SHA-256: the file is stored whole",
                         path, prior.label(), ref.key());
                 return null;

@@ -14,7 +14,6 @@ import dev.pgproof.util.ExitCode;
 import dev.pgproof.util.Log;
 import dev.pgproof.util.PgproofException;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -170,10 +169,8 @@ final class InitCommand implements Callable<Integer> {
                 }
                 return true;
             }
-            try (Storage.Writer w = storage.create(layout.clusterInfo())) {
-                OutputStream out = w.stream();
-                out.write(ClusterInfo.render(cluster, id, lc.pgdata().toString()).getBytes(StandardCharsets.UTF_8));
-                w.commit(true);
+            try {
+                storage.write(layout.clusterInfo(), ClusterInfo.render(cluster, id, lc.pgdata().toString()).getBytes(StandardCharsets.UTF_8), true);
             } catch (FileAlreadyExistsException e) {
                 return pin(storage, layout, lc, id); // initialised concurrently: judge what is there
             }

@@ -107,9 +107,8 @@ public final class Encryption {
         byte[] key = masterKey(draft, secret);
         Info info = new Info(draft.format(), draft.cipher(), draft.keySource(), draft.kdf(), draft.iterations(), draft.salt(),
                 Base64.getEncoder().encodeToString(check(key)));
-        try (Storage.Writer w = raw.create(INFO_KEY)) {
-            w.stream().write(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(info));
-            w.commit(true);
+        try {
+            raw.write(INFO_KEY, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(info), true);
         } catch (java.nio.file.FileAlreadyExistsException e) {
             open(raw, secret); // initialised meanwhile: the key must match
         } catch (IOException e) {

@@ -75,9 +75,6 @@ public record Lease(String token, String host, long pid, String pidStart, String
     }
 
     void write(Storage storage, String key, boolean noReplace) throws IOException {
-        try (Storage.Writer w = storage.create(key)) {
-            w.stream().write(Json.MAPPER.writeValueAsBytes(this));
-            w.commit(noReplace);
-        }
+        storage.write(key, Json.MAPPER.writeValueAsBytes(this), noReplace);
     }
 }

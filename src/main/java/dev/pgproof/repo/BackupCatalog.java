@@ -210,8 +210,8 @@ public final class BackupCatalog {
 
     /** Marks the remains of an expired backup (the objects newer backups reference) as such. */
     public void markExpired(String label) throws IOException {
-        writeWhole(layout.expiredMarker(label), ("{\"label\":\"" + label + "\",\"expiredAt\":\"" + Instant.now() + "\"}")
-                .getBytes(StandardCharsets.UTF_8));
+        storage.write(layout.expiredMarker(label), ("{\"label\":\"" + label + "\",\"expiredAt\":\"" + Instant.now() + "\"}")
+                .getBytes(StandardCharsets.UTF_8), false);
     }
 
     /**
@@ -224,7 +224,7 @@ public final class BackupCatalog {
             Json.MAPPER.writeValue(z, manifest);
         }
         byte[] bytes = buf.toByteArray();
-        writeWhole(layout.manifest(manifest.label()), bytes);
+        storage.write(layout.manifest(manifest.label()), bytes, false);
         return Hashes.sha256Hex(bytes);
     }
 
@@ -234,14 +234,6 @@ public final class BackupCatalog {
         m.put("label", label);
         m.put("manifestSha256", manifestSha256);
         m.put("completedAt", Instant.now().toString());
-        writeWhole(layout.completeMarker(label), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8));
-    }
-
-    private void writeWhole(String key, byte[] bytes) throws IOException {
-        try (Storage.Writer w = storage.create(key)) {
-            OutputStream out = w.stream();
-            out.write(bytes);
-            w.commit(false);
-        }
+        storage.write(layout.completeMarker(label), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8), false);
     }
 }

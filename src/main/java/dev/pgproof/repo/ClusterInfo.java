@@ -84,21 +84,14 @@ public final class ClusterInfo {
     public static void upgrade(Storage storage, RepoLayout layout, ClusterIdentity old, String oldText, ClusterIdentity now, String pgdata,
             String lastOldSegment) throws IOException {
         if (lastOldSegment != null) {
-            try (Storage.Writer w = storage.create(layout.formerIdentityEnd(old.systemIdentifierString()))) {
-                w.stream().write((lastOldSegment + "\n").getBytes(StandardCharsets.UTF_8));
-                w.commit(false);
-            }
+            storage.write(layout.formerIdentityEnd(old.systemIdentifierString()), (lastOldSegment + "\n").getBytes(StandardCharsets.UTF_8), false);
         }
-        try (Storage.Writer w = storage.create(layout.formerIdentity(old.systemIdentifierString()))) {
-            w.stream().write(oldText.getBytes(StandardCharsets.UTF_8));
-            w.commit(true);
+        try {
+            storage.write(layout.formerIdentity(old.systemIdentifierString()), oldText.getBytes(StandardCharsets.UTF_8), true);
         } catch (java.nio.file.FileAlreadyExistsException e) {
             // kept by an earlier, interrupted upgrade
         }
-        try (Storage.Writer w = storage.create(layout.clusterInfo())) {
-            w.stream().write(render(layout.cluster(), now, pgdata).getBytes(StandardCharsets.UTF_8));
-            w.commit(false);
-        }
+        storage.write(layout.clusterInfo(), render(layout.cluster(), now, pgdata).getBytes(StandardCharsets.UTF_8), false);
     }
 
     /** The last WAL segment of a former identity's archive, or null if unknown. */

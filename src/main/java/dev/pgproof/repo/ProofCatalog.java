@@ -21,10 +21,7 @@ public final class ProofCatalog {
     /** Records a proof (one object, committed whole; an existing proof is never replaced). */
     public void write(ProofRecord proof) throws IOException {
         byte[] bytes = Json.MAPPER.writeValueAsBytes(proof);
-        try (Storage.Writer w = storage.create(layout.proof(proof.label()))) {
-            w.stream().write(bytes);
-            w.commit(true);
-        }
+        storage.write(layout.proof(proof.label()), bytes, true);
     }
 
     /** Every proof, oldest first by the time its verdict was reached. */

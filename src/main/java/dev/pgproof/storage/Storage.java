@@ -41,6 +41,14 @@ public interface Storage {
     /** Starts writing an object; nothing is visible until {@link Writer#commit}. */
     Writer create(String key) throws IOException;
 
+    /** Writes a whole object from memory and commits it (see {@link Writer#commit} for noReplace). */
+    default void write(String key, byte[] content, boolean noReplace) throws IOException {
+        try (Writer w = create(key)) {
+            w.stream().write(content);
+            w.commit(noReplace);
+        }
+    }
+
     /** Deletes an object; deleting a missing object is not an error. */
     void delete(String key) throws IOException;
 
