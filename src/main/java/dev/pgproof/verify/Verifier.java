@@ -352,25 +352,20 @@ public final class Verifier {
         Set<String> bad = new HashSet<>();
         for (BackupManifest.Chunk c : f.chunks()) {
             String where = "file \"" + f.path() + "\" of backup " + m.label();
-            Long storedSize = listed.get(c.key());
-            if (storedSize == null && c.key().startsWith(layout.backupPrefix())) {
-                if (bad.add(c.key())) {
-                    out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.key(), where + ": stored object is missing"));
+            // The piece's object, and for an XOR-stored piece its base.
+            List<String> keys = c.xorKey() == null ? List.of(c.key()) : List.of(c.key(), c.xorKey());
+            String gone = keys.stream().filter(k -> listed.get(k) == null && k.startsWith(layout.backupPrefix())).findFirst().orElse(null);
+            if (gone != null) {
+                if (bad.add(gone)) {
+                    out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, gone, where + ": stored object is missing"));
                 }
                 chunksOk = false;
                 continue;
             }
             if (c.sourceOffset() != null) {
-                if (c.xorKey() != null && listed.get(c.xorKey()) == null && c.xorKey().startsWith(layout.backupPrefix())) {
-                    if (bad.add(c.xorKey())) {
-                        out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, c.xorKey(), where + ": stored object is missing"));
-                    }
-                    chunksOk = false;
-                    continue;
-                }
                 byte[] obj = null;
                 byte[] base = null;
-                for (String key : c.xorKey() == null ? List.of(c.key()) : List.of(c.key(), c.xorKey())) {
+                for (String key : keys) {
                     byte[] o = objects.get(key);
                     if (o == null && !bad.contains(key)) {
                         try (InputStream in = Compression.byExtension(key.substring(key.lastIndexOf('.') + 1)).decompress(storage.open(key))) {
