@@ -751,7 +751,7 @@ public final class Backup {
             return storeRuns(key, fileOffset, buf, n, hashes, bad, runs, bases, progress);
         } finally {
             for (BlockDelta.Base b : bases.values()) {
-                if (b != null && b.bytes().length == CHUNK_SIZE) {
+                if (b != null) {
                     pool.push(b.bytes());
                 }
             }
@@ -777,9 +777,7 @@ public final class Backup {
         }
         long storedSize = 0;
         if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
-            try (Storage.Writer w = storage.create(key)) {
-                CountingOutputStream counter = new CountingOutputStream(w.stream());
-                OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
+            storedSize = writeCompressed(key, z -> {
                 byte[] scratch = null;
                 for (BlockDelta.Run r : runs) {
                     if (r.changed() && r.xorKey() == null) {
@@ -798,10 +796,7 @@ public final class Backup {
                         xorBytes.addAndGet(r.length());
                     }
                 }
-                z.close();
-                w.commit(false);
-                storedSize = counter.count();
-            }
+            });
         }
         List<BackupManifest.Chunk> pieces = new ArrayList<>();
         boolean first = true;
@@ -833,24 +828,18 @@ public final class Backup {
         if (c == null) {
             return null;
         }
+        byte[] b = pool.isEmpty() ? new byte[CHUNK_SIZE] : pool.pop();
         try (InputStream in = c.decompress(storage.open(key))) {
-            byte[] b = pool.isEmpty() ? new byte[CHUNK_SIZE] : pool.pop();
             int n = in.readNBytes(b, 0, b.length);
-            if (n == b.length) {
-                int more = in.read();
-                if (more >= 0) { // larger than a chunk (not written by this pgproof): read whole, not pooled
-                    byte[] rest = in.readAllBytes();
-                    byte[] big = java.util.Arrays.copyOf(b, n + 1 + rest.length);
-                    big[n] = (byte) more;
-                    System.arraycopy(rest, 0, big, n + 1, rest.length);
-                    pool.push(b);
-                    b = big;
-                    n = big.length;
-                }
+            if (n == b.length && in.read() >= 0) {
+                pool.push(b);   // larger than any object a backup writes (a chunk or a window): not used as a base
+                Log.warn("backup: object \"%s\" of the prior backup is larger than a chunk: the blocks changed since it are stored whole", key);
+                return null;
             }
             baseBytesRead.addAndGet(n);
             return new BlockDelta.Base(b, n);
         } catch (IOException | RuntimeException e) {
+            pool.push(b);
             Log.warn("backup: object \"%s\" of the prior backup cannot be read (%s): the blocks changed since it are stored whole", key,
                     e.getMessage());
             return null;
@@ -862,10 +851,20 @@ public final class Backup {
     }
 
     private long writeChunk(String key, byte[] data, int len) throws IOException {
+        return writeCompressed(key, z -> z.write(data, 0, len));
+    }
+
+    /** What is written, uncompressed, into an object of this backup. */
+    private interface Body {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** Writes an object of this backup, compressed as the backup is; returns the bytes stored. */
+    private long writeCompressed(String key, Body body) throws IOException {
         try (Storage.Writer w = storage.create(key)) {
             CountingOutputStream counter = new CountingOutputStream(w.stream());
             OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
-            z.write(data, 0, len);
+            body.writeTo(z);
             z.close();
             w.commit(false);
             return counter.count();
