@@ -29,8 +29,9 @@ import picocli.CommandLine.Option;
 @Command(name = "restore", mixinStandardHelpOptions = true,
         description = {"Restore a backup into a new or empty directory (or, with --delta, over a stopped copy of the same cluster), "
                 + "ready to recover to a target.",
-            "Checks every file against the manifest, writes backup_manifest (for pg_verifybackup), backup_label, recovery.signal, "
-                + "restore_command and the recovery target, and global/pg_control last (a restore cut short leaves a directory PostgreSQL "
+            "Checks every piece of every file against the manifest, writes backup_manifest (for pg_verifybackup), recovery.signal, "
+                + "restore_command and the recovery target, fsyncs every file and directory, then writes backup_label and global/pg_control "
+                + "last (a restore cut short leaves a directory PostgreSQL "
                 + "refuses to start, and that a new restore refuses to reuse, except restore --delta). Start PostgreSQL on the directory afterwards to recover. Without --set, "
                 + "a time target picks the newest backup that finished before it; otherwise the newest backup is used.",
             "--delta reads every existing file and compares it with the backup by SHA-256 (never by size or time), fetches and writes "
