@@ -192,6 +192,19 @@ class IncrementalIT {
         }
         assertThat(hashKey).as("a file of increment " + i3 + " with its block hashes in their own object").isNotNull();
         assertThat(xorPieces).as("XOR-stored pieces of increment " + i3).isPositive();
+        // pgbench's updates are scattered over pgbench_accounts: its first 8 MiB window is one piece of increment i3, XOR-stored
+        // whole against the full backup's chunk (the restores above rebuilt it).
+        String accounts = source.psql("SELECT pg_relation_filepath('pgbench_accounts')");
+        JsonNode window = null;
+        for (JsonNode f : m3.path("files")) {
+            if (f.path("path").asText().equals(accounts)) {
+                window = f.path("chunks").get(0);
+            }
+        }
+        assertThat(window).as("pgbench_accounts in the manifest of " + i3).isNotNull();
+        assertThat(window.path("size").asLong()).isEqualTo(8L << 20);
+        assertThat(window.path("key").asText()).startsWith(CLUSTER + "/backup/" + i3 + "/");
+        assertThat(window.path("xorKey").asText()).startsWith(CLUSTER + "/backup/" + full + "/");
         assertThat(shared).as("an object of the full backup that increment " + i3 + " XOR-stores changed blocks against").isNotNull();
         Path damaged = root.resolve("repo-damaged");
         PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
