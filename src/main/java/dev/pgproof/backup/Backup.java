@@ -256,6 +256,13 @@ public final class Backup {
                 found = m;
             }
         }
+        if (found != null) {
+            try {
+                found = new BackupCatalog(storage, layout).manifest(found.label());   // the prior's files: the only manifest read whole
+            } catch (IOException e) {
+                throw repoError(e);
+            }
+        }
         String why = null;
         if (found == null) {
             why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";

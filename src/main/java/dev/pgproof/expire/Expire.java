@@ -74,11 +74,30 @@ public final class Expire {
             Log.info("keeping backup %s (%s)", k.getKey(), k.getValue());
         }
 
-        // Chunks a kept backup references are never removed, wherever they are stored.
+        // Only objects under the backups to remove can go, and of those none a kept backup references (pieces, the
+        // bases XOR-stored pieces are rebuilt from, block hashes). Kept manifests are read whole one at a time and
+        // only those objects are remembered: memory follows what is removed, not the size of the repository.
+        Map<String, List<Storage.ObjectInfo>> doomed = new java.util.LinkedHashMap<>();
+        for (BackupManifest m : plan.expire()) {
+            doomed.put(m.label(), storage.list(layout.backupDir(m.label())));
+        }
+        for (String label : incomplete) {
+            if (!held.contains(label)) {
+                doomed.put(label, storage.list(layout.backupDir(label)));
+            }
+        }
+        Set<String> candidates = new HashSet<>();
+        doomed.values().forEach(objects -> objects.forEach(o -> candidates.add(o.key())));
         Set<String> referenced = new HashSet<>();
-        for (BackupManifest m : plan.keep()) {
-            for (BackupManifest.FileEntry f : m.files()) {
-                referenced.addAll(f.objectKeys());   // pieces, the bases XOR-stored pieces are rebuilt from, block hashes
+        if (!candidates.isEmpty()) {
+            for (BackupManifest m : plan.keep()) {
+                for (BackupManifest.FileEntry f : catalog.manifest(m.label()).files()) {
+                    for (String key : f.objectKeys()) {
+                        if (candidates.contains(key)) {
+                            referenced.add(key);
+                        }
+                    }
+                }
             }
         }
 
@@ -90,7 +109,7 @@ public final class Expire {
                 continue;
             }
             Log.info("%s backup %s (ended %s, %s stored)", verb, m.label(), m.stopTime(), Sizes.bytes(m.storedSize()));
-            bytes += removeBackup(m.label(), referenced, dryRun);
+            bytes += removeBackup(m.label(), doomed.get(m.label()), referenced, dryRun);
             expired.add(m.label());
         }
         List<String> removedIncomplete = new ArrayList<>();
@@ -100,7 +119,7 @@ public final class Expire {
             }
             Log.info("%s %s %s (%s)", verb, "incomplete backup", label, "interrupted, or the remains of an expired one; only what no kept "
                     + "backup references");
-            bytes += removeBackup(label, referenced, dryRun);
+            bytes += removeBackup(label, doomed.get(label), referenced, dryRun);
             removedIncomplete.add(label);
         }
 
@@ -198,9 +217,7 @@ public final class Expire {
     }
 
     /** Marker, then manifests, then data: a crash midway leaves an incomplete backup the next run removes. */
-    private long removeBackup(String label, Set<String> referenced, boolean dryRun) throws IOException {
-        String dir = layout.backupDir(label);
-        List<Storage.ObjectInfo> objects = storage.list(dir);
+    private long removeBackup(String label, List<Storage.ObjectInfo> objects, Set<String> referenced, boolean dryRun) throws IOException {
         long bytes = 0;
         for (Storage.ObjectInfo o : objects) {
             bytes += referenced.contains(o.key()) ? 0 : o.size();

@@ -65,9 +65,12 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
         List<Backup> backups = new ArrayList<>();
         List<Incomplete> incomplete = new ArrayList<>();
         List<BackupManifest> complete = new ArrayList<>();
-        for (BackupCatalog.Entry e : new BackupCatalog(storage, layout).list()) {
+        Map<String, Integer> fileCounts = new java.util.HashMap<>();
+        BackupCatalog catalog = new BackupCatalog(storage, layout);
+        for (BackupCatalog.Entry e : catalog.list()) {   // summaries: one backup's files at most are held at a time
             if (e.complete()) {
                 complete.add(e.manifest());
+                fileCounts.put(e.label(), e.fileCount());
             } else if (!e.expired()) {
                 incomplete.add(new Incomplete(e.label(), e.problem()));
             }
@@ -75,7 +78,7 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
         complete.sort(BackupCatalog.BY_STOP_TIME);
         for (BackupManifest m : complete) {
             backups.add(new Backup(m.label(), m.type(), m.startTime(), m.stopTime(), m.timeline(), m.startLsn(), m.stopLsn(), m.startWal(),
-                    m.stopWal(), m.size(), m.storedSize(), m.files().size(), pageChecksums(m)));
+                    m.stopWal(), m.size(), m.storedSize(), fileCounts.get(m.label()), pageChecksums(catalog, m)));
         }
         TreeMap<String, List<WalArchive.StoredWal>> all = new WalArchive(storage, layout).listAll();
         int seg = id.walSegmentSize();
@@ -143,13 +146,14 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 id.dataChecksums()), backups, incomplete, wal, window, proof, streamed);
     }
 
-    private static PageChecksums pageChecksums(BackupManifest m) {
+    /** What the backup's page checksum verification found; the files with failing pages are read from the whole manifest. */
+    private static PageChecksums pageChecksums(BackupCatalog catalog, BackupManifest m) throws IOException {
         BackupManifest.PageChecksums pc = m.pageChecksums();
         if (pc == null) {
             return null;
         }
         List<BadFile> bad = new ArrayList<>();
-        for (BackupManifest.FileEntry f : m.files()) {
+        for (BackupManifest.FileEntry f : pc.failed() == 0 ? List.<BackupManifest.FileEntry>of() : catalog.manifest(m.label()).files()) {
             if (f.pageChecksumErrors() != null && !f.pageChecksumErrors().isEmpty()) {
                 bad.add(new BadFile(f.path(), f.pageChecksumErrors().stream().map(BackupManifest.BadPage::block).toList()));
             }

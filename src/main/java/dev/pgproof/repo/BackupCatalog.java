@@ -3,13 +3,19 @@ package dev.pgproof.repo;
 import dev.pgproof.io.Compression;
 import dev.pgproof.io.Hashes;
 import dev.pgproof.storage.Storage;
-import java.io.ByteArrayInputStream;
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -31,8 +37,16 @@ public final class BackupCatalog {
         this.layout = layout;
     }
 
-    /** A backup found in the repository; manifest is null when it is incomplete. */
-    public record Entry(String label, boolean complete, BackupManifest manifest, String problem) {
+    /**
+     * A backup found in the repository; manifest is null when it is incomplete. From {@link #list()}
+     * and {@link #complete()} the manifest is a summary: every field but {@code files}, which is null
+     * (read one backup's files with {@link #load(String)}); {@code fileCount} counts them either way.
+     */
+    public record Entry(String label, boolean complete, BackupManifest manifest, String problem, int fileCount) {
+        public Entry(String label, boolean complete, BackupManifest manifest, String problem) {
+            this(label, complete, manifest, problem, manifest == null || manifest.files() == null ? 0 : manifest.files().size());
+        }
+
         /** An expired backup whose remaining objects are kept because newer backups reference them: not a problem, never resumed. */
         public boolean expired() {
             return problem != null && problem.startsWith(EXPIRED);
@@ -62,7 +76,7 @@ public final class BackupCatalog {
         }
         List<Entry> out = new ArrayList<>();
         for (String label : labels.keySet()) {
-            out.add(load(label));
+            out.add(read(label, false));
         }
         return out;
     }
@@ -71,7 +85,10 @@ public final class BackupCatalog {
     public static final Comparator<BackupManifest> BY_STOP_TIME =
             Comparator.comparing((BackupManifest m) -> Instant.parse(m.stopTime())).thenComparing(BackupManifest::label);
 
-    /** Complete backups, oldest first by stop time from their manifests. */
+    /**
+     * Complete backups, oldest first by stop time from their manifests, as summaries ({@code files} is
+     * null): memory grows with the number of backups, not with their size.
+     */
     public List<BackupManifest> complete() throws IOException {
         List<BackupManifest> out = new ArrayList<>();
         for (Entry e : list()) {
@@ -86,9 +103,9 @@ public final class BackupCatalog {
     /**
      * The newest full backup that is neither complete nor expired (an interrupted run a new full
      * backup may resume), or null. Same judgement as {@link #list()}, but it lists one level of
-     * labels and reads only the markers (and, for a backup marked complete, its manifest's checksum;
-     * one that is damaged is given to onDamaged, never resumed)
-     * from the newest down, instead of listing every stored object and parsing every manifest.
+     * labels and reads only the markers (and, for a backup marked complete, its manifest without files;
+     * one that is damaged is given to onDamaged, never resumed) from the newest down, instead of
+     * listing every stored object.
      */
     public String newestIncompleteFull(java.util.function.Consumer<Entry> onDamaged) throws IOException {
         List<String> labels = new ArrayList<>();
@@ -101,36 +118,51 @@ public final class BackupCatalog {
             if (!label.endsWith("F")) {
                 continue;
             }
-            byte[] marker;
-            try (InputStream in = storage.open(layout.completeMarker(label))) {
-                marker = in.readAllBytes();
-            } catch (NoSuchFileException e) {
+            if (!storage.exists(layout.completeMarker(label))) {
                 if (storage.exists(layout.expiredMarker(label)) || storage.list(layout.backupDir(label)).isEmpty()) {
                     continue;   // expired (kept for references), or an empty directory that list() would not show
                 }
                 return label;
             }
-            // Marked complete: never resumed. If its marker or manifest is damaged (checked cheaply here,
-            // described by load()), the caller is told, because such a backup is never used either.
-            boolean sound;
-            try {
-                Stored stored = readStored(label);
-                Map<?, ?> recorded = Json.MAPPER.readValue(marker, Map.class);
-                sound = stored != null && recorded != null && Hashes.sha256Hex(stored.bytes()).equals(recorded.get("manifestSha256"));
-            } catch (com.fasterxml.jackson.core.JacksonException e) {
-                sound = false;
-            }
-            if (!sound) {
-                Entry damaged = load(label);
-                if (damaged.damaged()) {
-                    onDamaged.accept(damaged);
-                }
+            // Marked complete: never resumed. If its marker or manifest is damaged (checked here as list() does,
+            // without its files), the caller is told, because such a backup is never used either.
+            Entry e = read(label, false);
+            if (e.damaged()) {
+                onDamaged.accept(e);
             }
         }
         return null;
     }
 
+    /** One backup with its whole manifest, files included (or the reason it is not usable). */
     public Entry load(String label) throws IOException {
+        return read(label, true);
+    }
+
+    /** One backup as {@link #list()} gives it: the manifest without its files, which are only counted. */
+    public Entry summary(String label) throws IOException {
+        return read(label, false);
+    }
+
+    /**
+     * The whole manifest of a backup the caller found complete (in a summary); an IOException naming the
+     * problem when it is no longer usable (expired or damaged since).
+     */
+    public BackupManifest manifest(String label) throws IOException {
+        Entry e = load(label);
+        if (!e.complete()) {
+            throw new IOException("backup " + label + " is no longer usable: " + e.problem());
+        }
+        return e.manifest();
+    }
+
+    /**
+     * Reads and checks one backup: its marker, then its manifest streamed from storage through the
+     * SHA-256 the marker records, zstd and the JSON parser, so that no copy of the manifest is held
+     * whole. Without files, the files array is skipped as it streams past and only counted. What was
+     * parsed is used only when the SHA-256 of every stored byte matches the marker.
+     */
+    private Entry read(String label, boolean withFiles) throws IOException {
         byte[] marker;
         try (InputStream in = storage.open(layout.completeMarker(label))) {
             marker = in.readAllBytes();
@@ -141,63 +173,108 @@ public final class BackupCatalog {
             return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
         }
         String markerKey = layout.completeMarker(label);
-        Stored stored = readStored(label);
-        if (stored == null) {
-            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
-        }
-        String manifestKey = stored.key();
-        byte[] manifestBytes = stored.bytes();
         Object sha256;
         try {
             Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
             sha256 = m == null ? null : m.get("manifestSha256");
         } catch (com.fasterxml.jackson.core.JacksonException e) {
-            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" is not valid JSON (" + firstLine(e.getOriginalMessage()) + ")");
+            sha256 = new Unreadable(firstLine(e.getOriginalMessage()));
+        }
+        String manifestKey = layout.manifest(label);
+        boolean compressed = true;
+        InputStream raw;
+        try {
+            raw = storage.open(manifestKey);
+        } catch (NoSuchFileException e) {
+            manifestKey = layout.legacyManifest(label);   // written by an older pgproof, or missing
+            compressed = false;
+            try {
+                raw = storage.open(manifestKey);
+            } catch (NoSuchFileException e2) {
+                return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
+            }
+        }
+        if (sha256 instanceof Unreadable u) {
+            raw.close();
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" is not valid JSON (" + u.why() + ")");
         }
         if (!(sha256 instanceof String)) {
+            raw.close();
             return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" names no manifestSha256");
         }
-        String sha = Hashes.sha256Hex(manifestBytes);
-        if (!sha.equals(sha256)) {
+        MessageDigest digest = Hashes.sha256();
+        BackupManifest parsed = null;
+        int count = 0;
+        String failure = null;
+        try (DigestInputStream hashed = new DigestInputStream(raw, digest)) {
+            InputStream shield = new FilterInputStream(hashed) {
+                @Override
+                public void close() {
+                    // the parser and zstd close what they read; the rest is still hashed below
+                }
+            };
+            try (InputStream json = compressed ? Compression.ZSTD.decompress(shield) : shield) {
+                if (withFiles) {
+                    parsed = Json.MAPPER.readValue(json, BackupManifest.class);
+                    count = parsed.files() == null ? 0 : parsed.files().size();
+                } else {
+                    Summary s = summarize(json);
+                    parsed = s.manifest();
+                    count = s.files();
+                }
+            } catch (com.fasterxml.jackson.core.JacksonException e) {
+                failure = "cannot be read as a pgproof manifest (" + firstLine(e.getOriginalMessage()) + ")";
+            } catch (IOException e) {
+                if (!compressed) {
+                    throw e;
+                }
+                failure = "cannot be decompressed as zstd (" + firstLine(e.getMessage()) + ")";
+            }
+            hashed.transferTo(OutputStream.nullOutputStream());   // every stored byte counts in the SHA-256
+        }
+        if (!Hashes.hex(digest.digest()).equals(sha256)) {
             return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" does not match the SHA-256 that \"" + markerKey
                     + "\" records (it was changed or damaged after the backup completed)");
         }
-        byte[] json;
-        if (stored.compressed()) {
-            try (InputStream in = Compression.ZSTD.decompress(new ByteArrayInputStream(manifestBytes))) {
-                json = in.readAllBytes();
-            } catch (IOException e) {
-                return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" cannot be decompressed as zstd ("
-                        + firstLine(e.getMessage()) + ")");
-            }
-        } else {
-            json = manifestBytes;
+        if (failure != null) {
+            return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" " + failure);
         }
-        try {
-            return new Entry(label, true, Json.MAPPER.readValue(json, BackupManifest.class), null);
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
-            return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" cannot be read as a pgproof manifest ("
-                    + firstLine(e.getOriginalMessage()) + ")");
-        }
+        return new Entry(label, true, parsed, null, count);
     }
 
-    /** A backup's manifest object as stored: its key, its bytes, and whether they are zstd-compressed (not in the legacy object). */
-    private record Stored(String key, byte[] bytes, boolean compressed) {}
+    /** A marker that is not valid JSON: why. */
+    private record Unreadable(String why) {}
 
-    /** The manifest object, or (a backup of an older pgproof) the legacy plain one; null when neither exists. */
-    private Stored readStored(String label) throws IOException {
-        String key = layout.manifest(label);
-        try (InputStream in = storage.open(key)) {
-            return new Stored(key, in.readAllBytes(), true);
-        } catch (NoSuchFileException e) {
-            // written by an older pgproof, or missing
+    private record Summary(BackupManifest manifest, int files) {}
+
+    /** Parses a manifest but its files, which are skipped one by one and counted. */
+    private static Summary summarize(InputStream json) throws IOException {
+        ObjectNode root = Json.MAPPER.createObjectNode();
+        int files = 0;
+        try (JsonParser p = Json.MAPPER.createParser(json)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                throw new JsonParseException(p, "a manifest is a JSON object");
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken t = p.nextToken();
+                if (name.equals("files") && t == JsonToken.START_ARRAY) {
+                    for (JsonToken e = p.nextToken(); e != JsonToken.END_ARRAY; e = p.nextToken()) {
+                        if (e != JsonToken.START_OBJECT) {
+                            throw new JsonParseException(p, "an entry of \"files\" is not an object");
+                        }
+                        p.skipChildren();
+                        files++;
+                    }
+                } else {
+                    root.set(name, Json.MAPPER.readTree(p));
+                }
+            }
+            if (p.currentToken() != JsonToken.END_OBJECT) {
+                throw new JsonParseException(p, "the manifest ends early");
+            }
         }
-        String legacy = layout.legacyManifest(label);
-        try (InputStream in = storage.open(legacy)) {
-            return new Stored(legacy, in.readAllBytes(), false);
-        } catch (NoSuchFileException e) {
-            return null;
-        }
+        return new Summary(Json.MAPPER.treeToValue(root, BackupManifest.class), files);
     }
 
     private static String firstLine(String s) {

@@ -121,23 +121,27 @@ public final class Restore {
 
     /**
      * Chooses the backup: --set, else for a time target the newest that finished before it, else the
-     * newest. {@code complete} is the catalog's complete backups, oldest first.
+     * newest. {@code complete} is the catalog's complete backups, oldest first (summaries will do); the
+     * one chosen is returned whole, files included, and is the only manifest read whole.
      */
     public BackupManifest choose(String set, RecoveryTarget rt, List<BackupManifest> complete) {
+        String label = set != null ? set : pick(rt, complete).label();
         try {
-            if (set != null) {
-                BackupCatalog.Entry e = new BackupCatalog(storage, layout).load(set);
-                if (!e.complete()) {
-                    boolean exists = !storage.list(layout.backupDir(set)).isEmpty();
-                    throw new PgproofException(ExitCode.RESTORE_FAILED, "backup \"" + set + "\" of cluster \"" + layout.cluster() + "\" "
-                            + (exists ? "is not usable: " + e.problem() : "does not exist"), "list the usable backups with: pgproof info --cluster " + layout.cluster());
-                }
-                return e.manifest();
+            BackupCatalog.Entry e = new BackupCatalog(storage, layout).load(label);
+            if (!e.complete()) {
+                boolean exists = !storage.list(layout.backupDir(label)).isEmpty();
+                throw new PgproofException(ExitCode.RESTORE_FAILED, "backup \"" + label + "\" of cluster \"" + layout.cluster() + "\" "
+                        + (exists ? "is not usable: " + e.problem() : "does not exist"), "list the usable backups with: pgproof info --cluster " + layout.cluster());
             }
+            return e.manifest();
         } catch (IOException e) {
             throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
                     + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
         }
+    }
+
+    /** The backup a restore without --set starts from (a summary will do). */
+    private BackupManifest pick(RecoveryTarget rt, List<BackupManifest> complete) {
         if (complete.isEmpty()) {
             throw new PgproofException(ExitCode.RESTORE_FAILED, "cluster \"" + layout.cluster() + "\" has no complete backup in repository \""
                     + storage.describe() + "\"", "take one with: pgproof backup --cluster " + layout.cluster());

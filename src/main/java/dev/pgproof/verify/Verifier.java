@@ -84,7 +84,9 @@ public final class Verifier {
                 id.describe());
         List<Problem> problems = Collections.synchronizedList(new ArrayList<>());
         List<BackupManifest> complete = new ArrayList<>();
-        List<Callable<TaskResult>> tasks = new ArrayList<>();
+        List<Callable<TaskResult>> tasks = new ArrayList<>();   // WAL: small
+        List<java.util.function.Supplier<List<Callable<TaskResult>>>> batches = new ArrayList<>();   // one per backup, its manifest read when run
+        long taskCount = 0;
         long totalBytes = 0;
         long files = 0;
         long chunks = 0;
@@ -111,7 +113,7 @@ public final class Verifier {
             List<BackupCatalog.Entry> entries = new ArrayList<>();
             for (String label : new TreeSet<>(byLabel.keySet())) {
                 try {
-                    entries.add(catalog.load(label));
+                    entries.add(catalog.summary(label));   // summaries: each manifest is read whole only while its backup is checked
                 } catch (IOException | RuntimeException ex) {
                     if (onlySet == null || onlySet.equals(label)) {
                         problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
@@ -128,11 +130,37 @@ public final class Verifier {
             java.util.Optional<dev.pgproof.lock.Lease> running = dev.pgproof.lock.RepoLock.liveHolder(storage, layout, "backup");
             // Objects some complete backup references: an expired backup's directory may keep only objects a later
             // (incremental) backup still references, which is not an incomplete backup.
-            Set<String> referencedByAny = new HashSet<>();
+            // Only objects under backups that are not complete are looked up in it, so only those are remembered.
+            Set<String> notComplete = new HashSet<>();
             for (BackupCatalog.Entry e : entries) {
-                if (e.complete()) {
-                    e.manifest().files().forEach(f -> referencedByAny.addAll(f.objectKeys()));
+                if (!e.complete()) {
+                    notComplete.addAll(byLabel.getOrDefault(e.label(), List.of()));
                 }
+            }
+            Set<String> referencedByAny = new HashSet<>();
+            Map<String, Long> chunkCounts = new HashMap<>();
+            for (BackupCatalog.Entry e : entries) {
+                if (!e.complete()) {
+                    continue;
+                }
+                BackupManifest whole;
+                try {
+                    whole = catalog.manifest(e.label());
+                } catch (IOException ex) {
+                    continue;   // reported when the backup is checked
+                }
+                long n = 0;
+                for (BackupManifest.FileEntry f : whole.files()) {
+                    n += f.chunks().size();
+                    if (!notComplete.isEmpty()) {
+                        for (String key : f.objectKeys()) {
+                            if (notComplete.contains(key)) {
+                                referencedByAny.add(key);
+                            }
+                        }
+                    }
+                }
+                chunkCounts.put(e.label(), n);
             }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
@@ -188,28 +216,11 @@ public final class Verifier {
                             + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "
                             + id.describe()));
                 }
-                Set<String> referenced = new HashSet<>(List.of(manifestKey(m.label(), backupObjects), layout.completeMarker(m.label())));
-                if (m.pgManifest() != null) {
-                    referenced.add(m.pgManifest().key());
-                    BackupManifest.StoredRef ref = m.pgManifest();
-                    BackupManifest.FileEntry asFile = new BackupManifest.FileEntry("backup_manifest", ref.size(), null, null, ref.sha256(),
-                            List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), backupObjects.getOrDefault(ref.key(), -1L), ref.sha256())));
-                    tasks.add(() -> checkFile(m, asFile, backupObjects));
-                    totalBytes += ref.size();
-                }
-                for (BackupManifest.FileEntry f : m.files()) {
-                    files++;
-                    chunks += f.chunks().size();
-                    totalBytes += f.size();
-                    referenced.addAll(f.objectKeys());
-                    tasks.add(() -> checkFile(m, f, backupObjects));
-                }
-                for (String key : byLabel.getOrDefault(m.label(), List.of())) {
-                    if (!referenced.contains(key)) {
-                        problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + m.label()
-                                + " that its manifest does not reference"));
-                    }
-                }
+                files += e.fileCount();
+                chunks += chunkCounts.getOrDefault(m.label(), 0L);
+                totalBytes += m.size() + (m.pgManifest() == null ? 0 : m.pgManifest().size());
+                taskCount += e.fileCount() + (m.pgManifest() == null ? 0 : 1);
+                batches.add(() -> backupTasks(m.label(), catalog, under, backupObjects, problems));
             }
             wal = new WalArchive(storage, layout).listAll();
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
@@ -263,7 +274,8 @@ public final class Verifier {
         Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %d streamed partial "
                 + "cop%s, %s to read, %d jobs", cluster, storage.describe(), complete.size(), files, chunks, walFiles, streamed.size(),
                 streamed.size() == 1 ? "y" : "ies", Sizes.bytes(totalBytes), jobs);
-        long bytes = runAll(tasks, problems, totalBytes);
+        batches.add(() -> tasks);
+        long bytes = runAll(batches, taskCount + tasks.size(), problems, totalBytes);
         checkContinuity(id, wal, historyText, complete, problems);
         double seconds = (System.nanoTime() - t0) / 1e9;
         List<Problem> sorted = new ArrayList<>(problems);
@@ -280,27 +292,68 @@ public final class Verifier {
         return listed.containsKey(key) || !listed.containsKey(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
     }
 
-    private long runAll(List<Callable<TaskResult>> tasks, List<Problem> problems, long totalBytes) {
+    /**
+     * The checks of one complete backup, from its whole manifest (read now, and dropped with the tasks once
+     * they ran): each file, the backup_manifest, and objects under the backup its manifest does not reference.
+     */
+    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, List<String> under, Map<String, Long> backupObjects,
+            List<Problem> problems) {
+        String cluster = layout.cluster();
+        BackupManifest m;
+        try {
+            m = catalog.manifest(label);
+        } catch (IOException | RuntimeException ex) {
+            problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
+                    + ": its manifest cannot be read: " + oneLine(ex)));
+            return List.of();
+        }
+        List<Callable<TaskResult>> out = new ArrayList<>();
+        Set<String> referenced = new HashSet<>(List.of(manifestKey(label, backupObjects), layout.completeMarker(label)));
+        if (m.pgManifest() != null) {
+            referenced.add(m.pgManifest().key());
+            BackupManifest.StoredRef ref = m.pgManifest();
+            BackupManifest.FileEntry asFile = new BackupManifest.FileEntry("backup_manifest", ref.size(), null, null, ref.sha256(),
+                    List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), backupObjects.getOrDefault(ref.key(), -1L), ref.sha256())));
+            out.add(() -> checkFile(m, asFile, backupObjects));
+        }
+        for (BackupManifest.FileEntry f : m.files()) {
+            referenced.addAll(f.objectKeys());
+            out.add(() -> checkFile(m, f, backupObjects));
+        }
+        for (String key : under) {
+            if (!referenced.contains(key)) {
+                problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + label
+                        + " that its manifest does not reference"));
+            }
+        }
+        return out;
+    }
+
+    /** Runs the batches one after the other, each batch's tasks on the pool. */
+    private long runAll(List<java.util.function.Supplier<List<Callable<TaskResult>>>> batches, long taskCount, List<Problem> problems,
+            long totalBytes) {
         AtomicLong bytes = new AtomicLong();
         ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
             Thread t = new Thread(r, "verify");
             t.setDaemon(true);
             return t;
         });
-        try (Progress progress = new Progress("verify " + layout.cluster(), tasks.size(), totalBytes)) {
-            List<Future<TaskResult>> fs = new ArrayList<>();
-            for (Callable<TaskResult> task : tasks) {
-                fs.add(pool.submit(() -> {
-                    TaskResult r = task.call();
-                    progress.addBytes(r.bytes());
-                    progress.fileDone();
-                    return r;
-                }));
-            }
-            for (Future<TaskResult> f : fs) {
-                TaskResult r = f.get();
-                problems.addAll(r.problems());
-                bytes.addAndGet(r.bytes());
+        try (Progress progress = new Progress("verify " + layout.cluster(), taskCount, totalBytes)) {
+            for (java.util.function.Supplier<List<Callable<TaskResult>>> batch : batches) {
+                List<Future<TaskResult>> fs = new ArrayList<>();
+                for (Callable<TaskResult> task : batch.get()) {
+                    fs.add(pool.submit(() -> {
+                        TaskResult r = task.call();
+                        progress.addBytes(r.bytes());
+                        progress.fileDone();
+                        return r;
+                    }));
+                }
+                for (Future<TaskResult> f : fs) {
+                    TaskResult r = f.get();
+                    problems.addAll(r.problems());
+                    bytes.addAndGet(r.bytes());
+                }
             }
         } catch (ExecutionException e) {
             if (e.getCause() instanceof RuntimeException) {

@@ -1,6 +1,7 @@
 package dev.pgproof.repo;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pgproof.storage.PosixStorage;
 import dev.pgproof.storage.Storage;
@@ -122,6 +123,54 @@ class BackupCatalogTest {
         assertThat(e.problem()).isNull();
         assertThat(e.complete()).isTrue();
         assertThat(e.manifest()).isEqualTo(m);
+        assertThat(e.fileCount()).isEqualTo(2000);
+
+        // A summary is everything but the files, which are counted: what list() and complete() give.
+        BackupCatalog.Entry s = c.summary(m.label());
+        assertThat(s.complete()).isTrue();
+        assertThat(s.manifest()).isEqualTo(withoutFiles(m));
+        assertThat(s.fileCount()).isEqualTo(2000);
+        assertThat(c.list()).containsExactly(s);
+        assertThat(c.complete()).containsExactly(withoutFiles(m));
+        assertThat(c.manifest(m.label())).isEqualTo(m);
+    }
+
+    /** The manifest as a summary reads it: files null. */
+    private static BackupManifest withoutFiles(BackupManifest m) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode tree = Json.MAPPER.valueToTree(m);
+        tree.remove("files");
+        return Json.MAPPER.treeToValue(tree, BackupManifest.class);
+    }
+
+    @Test
+    void aSummaryChecksTheWholeStoredManifestLikeALoad() throws IOException {
+        storage = new PosixStorage(dir);
+        String label = "20260101-000000F";
+        List<BackupManifest.FileEntry> files = List.of(new BackupManifest.FileEntry("base/1/1", 8192, "2026-01-01T00:00:00Z", "0600",
+                "ab".repeat(32), List.of(new BackupManifest.Chunk(layout.backupDir(label) + "data/base/1/1.0.zst", 0, 8192, 100, "ab".repeat(32)))));
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        c.markComplete(label, c.writeManifest(manifest(label, "full", files)));
+        Path stored = dir.resolve(layout.manifest(label));
+        byte[] good = Files.readAllBytes(stored);
+
+        // One byte changed in the last (skipped) part of the stored object: a summary still hashes every byte.
+        byte[] changed = good.clone();
+        changed[changed.length - 1] ^= 1;
+        Files.write(stored, changed);
+        assertThat(c.summary(label).problem()).isEqualTo("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" does not match the "
+                + "SHA-256 that \"main/backup/20260101-000000F/backup.complete\" records (it was changed or damaged after the backup completed)");
+        assertThat(c.list()).singleElement().satisfies(e -> assertThat(e.damaged()).isTrue());
+        assertThatThrownBy(() -> c.manifest(label)).isInstanceOf(IOException.class).hasMessageContaining("is no longer usable: damaged: ");
+
+        // A files array that is cut short, or holds something else than entries: damaged, for a summary too.
+        for (String json : List.of("{\"label\":\"x\",\"files\":[{\"path\":\"a\"},", "{\"label\":\"x\",\"files\":[1]}", "[]")) {
+            byte[] z = zstd(json.getBytes(StandardCharsets.UTF_8));
+            Files.write(stored, z);
+            c.markComplete(label, dev.pgproof.io.Hashes.sha256Hex(z));
+            assertThat(c.summary(label).problem()).as(json)
+                    .startsWith("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" cannot be read as a pgproof manifest (");
+            assertThat(c.load(label).damaged()).as(json).isTrue();
+        }
     }
 
     @Test
@@ -137,7 +186,7 @@ class BackupCatalogTest {
         assertThat(e.problem()).isNull();
         assertThat(e.complete()).isTrue();
         assertThat(e.manifest()).isEqualTo(m);
-        assertThat(c.complete()).containsExactly(m);
+        assertThat(c.complete()).containsExactly(withoutFiles(m));
         // Neither resumed nor reported damaged.
         check(null);
 
