@@ -66,9 +66,28 @@ public final class Cli implements Runnable {
                 return ExitCode.GET_FAILED.code;
             }
             return code;
+        } catch (OutOfMemoryError e) {
+            int code = outOfMemory(args.length > 0 ? args[0] : "");
+            return args.length > 0 && args[0].equals("archive-get") ? ExitCode.GET_FAILED.code : code;
         } finally {
             finished = true;
         }
+    }
+
+    /**
+     * The heap was too small: not a bug, and not a stack trace. What ran out of memory was abandoned with
+     * the stack, so there is room to say so. Nothing partial is marked complete (the markers come last).
+     */
+    static int outOfMemory(String command) {
+        long mib = Runtime.getRuntime().maxMemory() >> 20;
+        List<String> hints = new ArrayList<>();
+        hints.add("give the JVM more heap: PGPROOF_JAVA_OPTS=-Xmx" + Math.max(512, 2 * mib) + "m pgproof " + command + " ...");
+        if (command.equals("backup") || command.equals("restore") || command.equals("verify")) {
+            hints.add("or lower --jobs: each job holds its own buffers");
+        }
+        Log.error("pgproof " + command + " ran out of Java heap (at most " + mib + " MiB; the launcher's cap is 64 MiB + 40 MiB x "
+                + "(cores + 2), at least 384 MiB)", hints);
+        return ExitCode.OUT_OF_MEMORY.code;
     }
 
     /**
@@ -113,6 +132,11 @@ public final class Cli implements Runnable {
     }
 
     static int handle(Exception ex, String command) {
+        for (Throwable t = ex; t != null; t = t.getCause()) {
+            if (t instanceof OutOfMemoryError) {   // in a worker thread, handed on wrapped
+                return outOfMemory(command);
+            }
+        }
         if (ex instanceof PgproofException) {
             PgproofException e = (PgproofException) ex;
             if (e.exitCode() != ExitCode.NOT_FOUND || !command.equals("archive-get")) {

@@ -24,6 +24,7 @@ public enum ExitCode {
     CHECK_FAILED(15, "check: archiving does not work (archive settings wrong, or the switched WAL segment did not reach the repository)"),
     LOCKED(16, "another pgproof command holds the cluster's lock (the message names it)"),
     PAGE_CHECKSUMS(17, "backup: complete, but pages of the cluster failed their data checksums (named on stderr and by info)"),
+    OUT_OF_MEMORY(18, "the Java heap was too small for the work (the message gives the heap; raise it with PGPROOF_JAVA_OPTS)"),
     INTERNAL(70, "internal error (a bug): a stack trace is printed"),
     GET_FAILED(200, "archive-get: repository unreadable; recovery must stop (never \"not found\")"),
     GET_CORRUPT(201, "archive-get: stored file corrupt or foreign; recovery must stop");

@@ -29,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * 1.3 TB cluster's full backup in 8 MiB chunks records) is listed by {@code info} and planned by
  * {@code expire --dry-run} in a {@value #HEAP} heap, because the catalog reads manifests without their
  * files and reads one backup's whole manifest at a time. The manifests are written as pgproof writes them;
- * their objects are never read by these commands, so they are not stored.
+ * their objects are never read by these commands, so they are not stored. What does still grow with the
+ * size of one backup, its whole manifest, runs out of a too small heap with exit 18 and a hint.
  */
 class CatalogScaleIT {
     private static final int BACKUPS = 16;
@@ -78,6 +79,17 @@ class CatalogScaleIT {
         }
         assertThat(expire.stderr()).contains("keeping backup " + labels.get(BACKUPS - 1)).contains("keeping backup " + labels.get(BACKUPS - 2))
                 .doesNotContain("OutOfMemoryError");
+
+        // One whole manifest of this size does not fit a 24 MiB heap: the restore says so and how to fix it
+        // (exit 18), with no stack trace and nothing written, instead of the JVM's "Exception in thread main" and exit 1.
+        Path target = local.ownedDir("restore").resolve("data");
+        PgCluster.ProcessResult small = Pgproof.run(Map.of("PGPROOF_JAVA_OPTS", "-Xmx24m"), "restore", "--cluster", "big", "--repo", repo,
+                "--pgdata", target.toString(), "--set", labels.get(0));
+        assertThat(small.exitCode()).as(small.stderr()).isEqualTo(18);
+        assertThat(small.stderr()).contains("ERROR: pgproof restore ran out of Java heap (at most ")
+                .contains("HINT: give the JVM more heap: PGPROOF_JAVA_OPTS=-Xmx512m pgproof restore").doesNotContain("\tat ")
+                .doesNotContain("Exception in thread");
+        assertThat(target).doesNotExist();
     }
 
     private static final long CHUNK = 8 << 20;
