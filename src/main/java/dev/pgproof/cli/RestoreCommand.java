@@ -133,6 +133,9 @@ final class RestoreCommand implements Callable<Integer> {
                     + "PostgreSQL %d's binaries", m.label(), m.systemIdentifier(), m.pgVersion(), m.pgVersion());
         }
         try (RepoLock hold = holdQuietly(storage, ctx, m.label())) {
+            if (hold != null) {
+                restore.checkStillComplete(m.label(), "restore");
+            }
             TestHooks.pause("restore-held", m.label());
             restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts, over));
         }

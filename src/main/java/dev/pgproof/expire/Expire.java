@@ -89,23 +89,53 @@ public final class Expire {
         Set<String> candidates = new HashSet<>();
         doomed.values().forEach(objects -> objects.forEach(o -> candidates.add(o.key())));
         Set<String> referenced = new HashSet<>();
-        if (!candidates.isEmpty()) {
-            for (BackupManifest m : plan.keep()) {
-                for (BackupManifest.FileEntry f : catalog.manifest(m.label()).files()) {
-                    for (String key : f.objectKeys()) {
-                        if (candidates.contains(key)) {
-                            referenced.add(key);
-                        }
-                    }
+        for (BackupManifest m : plan.keep()) {
+            referenced.addAll(referencedAmong(catalog, m.label(), candidates));
+        }
+
+        // What an expiring backup references under the others, read while its marker still stands: needed if a reader
+        // puts a hold on it while it goes (an incremental's reader needs its full backup's objects too).
+        List<BackupManifest> going = new ArrayList<>();
+        Map<String, Set<String>> goingRefs = new java.util.HashMap<>();
+        List<BackupManifest> heldMeanwhile = new ArrayList<>();
+        for (BackupManifest m : plan.expire()) {
+            if (!dryRun && heldNow(m.label())) {
+                Log.info("backup %s was put on hold meanwhile: it is kept", m.label());
+                referenced.addAll(referencedAmong(catalog, m.label(), candidates));
+                heldMeanwhile.add(m);
+                continue;
+            }
+            going.add(m);
+            if (!dryRun) {
+                goingRefs.put(m.label(), referencedAmong(catalog, m.label(), candidates));
+            }
+        }
+        // Withdrawn first, all of them, and only then are holds judged again: a reader (restore, prove) puts its hold,
+        // then checks that the marker still stands. So either the reader finds the marker gone and stops, or this
+        // finds its hold, and the backup stays readable with every object it references (ours are in "referenced").
+        List<BackupManifest> stillHeld = new ArrayList<>();
+        if (!dryRun && !going.isEmpty()) {
+            TestHooks.pause("expire-before-withdraw", going.get(going.size() - 1).label());
+            for (BackupManifest m : going) {
+                catalog.markExpired(m.label());   // before the marker goes: the remains are never taken for a backup to resume
+                storage.delete(layout.completeMarker(m.label()));
+            }
+            for (BackupManifest m : going) {
+                if (heldNow(m.label())) {
+                    Log.info("backup %s was put on hold by a reader while it was being expired: it is withdrawn (no longer listed as "
+                            + "complete), but its objects and those it references stay until the reader is done; the next expire removes "
+                            + "them", m.label());
+                    stillHeld.add(m);
+                    heldMeanwhile.add(m);
+                    referenced.addAll(goingRefs.get(m.label()));
                 }
             }
         }
 
         long bytes = 0;
         List<String> expired = new ArrayList<>();
-        for (BackupManifest m : plan.expire()) {
-            if (!dryRun && heldNow(m.label())) {
-                Log.info("backup %s was put on hold meanwhile: it is kept", m.label());
+        for (BackupManifest m : going) {
+            if (stillHeld.contains(m)) {
                 continue;
             }
             Log.info("%s backup %s (ended %s, %s stored)", verb, m.label(), m.stopTime(), Sizes.bytes(m.storedSize()));
@@ -123,7 +153,9 @@ public final class Expire {
             removedIncomplete.add(label);
         }
 
-        long first = Retention.firstNeededSegment(plan.keep(), segSize);
+        List<BackupManifest> needWal = new ArrayList<>(plan.keep());
+        needWal.addAll(heldMeanwhile);   // its reader needs its WAL
+        long first = Retention.firstNeededSegment(needWal, segSize);
         long walFiles = 0;
         String from = null;
         String to = null;
@@ -204,6 +236,22 @@ public final class Expire {
                     Sizes.bytes(bytes), RepoLayout.LEFTOVER_AGE.toMinutes());
         }
         removedBytes[0] = bytes;
+        return out;
+    }
+
+    /** The objects among candidates that backup label (complete) references, from its whole manifest. */
+    private static Set<String> referencedAmong(BackupCatalog catalog, String label, Set<String> candidates) throws IOException {
+        Set<String> out = new HashSet<>();
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        for (BackupManifest.FileEntry f : catalog.manifest(label).files()) {
+            for (String key : f.objectKeys()) {
+                if (candidates.contains(key)) {
+                    out.add(key);
+                }
+            }
+        }
         return out;
     }
 

@@ -99,8 +99,19 @@ public final class Prover {
             throw new PgproofException(ExitCode.CONFIG, "backup " + m.label() + " of cluster \"" + cluster + "\" is PostgreSQL " + m.pgVersion()
                     + ", but \"" + bin.resolve("postgres") + "\" is not installed", "install it: apt-get install postgresql-" + m.pgVersion());
         }
-        Path scratch = makeScratch(o.scratchParent(), m);
         RepoLock hold = holdQuietly(m.label());
+        Path scratch;
+        try {
+            if (hold != null) {
+                restore.checkStillComplete(m.label(), "prove");
+            }
+            scratch = makeScratch(o.scratchParent(), m);
+        } catch (RuntimeException e) {
+            if (hold != null) {
+                hold.close();
+            }
+            throw e;
+        }
         boolean passed = false;
         Object cleanup = Cleanup.register(() -> {
             Log.warn("prove interrupted: stopping the throwaway server and removing \"%s\"", scratch);

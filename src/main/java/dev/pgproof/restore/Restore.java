@@ -140,6 +140,27 @@ public final class Restore {
         }
     }
 
+    /**
+     * For a reader (restore, prove) that has just put its hold on backup label: fails when the backup
+     * is no longer complete. Expire withdraws a backup (removes its marker) before it looks for holds,
+     * so a reader that still finds the marker once its hold is in place may read on: expire will see
+     * the hold and keep the backup's objects and those it references.
+     */
+    public void checkStillComplete(String label, String reader) {
+        boolean complete;
+        try {
+            complete = storage.exists(layout.completeMarker(label));
+        } catch (IOException e) {
+            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
+                    + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
+        }
+        if (!complete) {
+            throw new PgproofException(ExitCode.RESTORE_FAILED, "backup " + label + " of cluster \"" + layout.cluster() + "\" was expired as this "
+                    + reader + " began (pgproof expire withdrew it)", "run the " + reader + " again: it chooses among the backups that remain "
+                    + "(pgproof info --cluster " + layout.cluster() + " lists them)");
+        }
+    }
+
     /** The backup a restore without --set starts from (a summary will do). */
     private BackupManifest pick(RecoveryTarget rt, List<BackupManifest> complete) {
         if (complete.isEmpty()) {

@@ -175,6 +175,62 @@ class RetentionIT {
         assertThat(info().path("wal").path("gaps")).isEmpty();
     }
 
+    /**
+     * A reader that puts its hold on an incremental while expire is between planning and removing: expire
+     * withdraws the backups it expires, then finds the hold, and keeps the incremental's objects and those it
+     * references under its full backup (which expire removes otherwise). The restore then rebuilds the
+     * incremental, judged by the data; the next expire removes the remains.
+     */
+    @Test
+    @Order(5)
+    void aHoldTakenWhileExpireRunsKeepsTheIncrementalAndTheObjectsOfItsFullBackupItReferences() throws Exception {
+        String full = backupLabels().get(0);
+        source.psql("CREATE TABLE in_the_incremental AS SELECT g AS id FROM generate_series(1, 1000) g");
+        source.pgbench("-c", "1", "-t", "200", "-n");
+        source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
+        String incr = Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString(),
+                "--start-fast", "--type", "incr").assertOk("incremental backup").stdout().strip();
+        String newFull = backup().assertOk("new full backup").stdout().strip();
+        assertThat(backupLabels()).containsExactly(full, incr, newFull);
+
+        Path releaseExpire = work.resolve("release-expire-5");
+        Path releaseRestore = work.resolve("release-restore-5");
+        Path dest = work.resolve("held-incremental");
+        try (Running expire = Running.asOwner(work, Pgproof.hook("expire-before-withdraw", releaseExpire), "expire", "--cluster", CLUSTER,
+                "--repo", repo.toString(), "--retention-full", "1")) {
+            expire.awaitLine("HOOK expire-before-withdraw ", HOOK_TIMEOUT);
+            try (Running restore = Running.asOwner(work, Pgproof.hook("restore-held", releaseRestore), "restore", "--cluster", CLUSTER,
+                    "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", incr, "--archive-mode", "off")) {
+                restore.awaitLine("HOOK restore-held " + incr, HOOK_TIMEOUT);   // held, and found complete
+                Files.createFile(releaseExpire);
+                PgCluster.ProcessResult expired = expire.waitFor(Duration.ofMinutes(3));
+                assertThat(expired.exitCode()).as(expired.stderr()).isZero();
+                assertThat(expired.stderr()).contains("removing backup " + full)
+                        .contains("backup " + incr + " was put on hold by a reader while it was being expired");
+                assertThat(backupLabels()).containsExactly(newFull);
+
+                Files.createFile(releaseRestore);
+                PgCluster.ProcessResult restored = restore.waitFor(Duration.ofMinutes(3));
+                assertThat(restored.exitCode()).as(restored.stderr()).isZero();
+            }
+        }
+        source.psql("CREATE TABLE after_the_hold AS SELECT 1 AS one");
+        source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
+        Map<String, String> atEnd = source.tableDigests();
+        PgCluster copy = PgCluster.adopt(dest, work.resolve("held-incremental-sock"), PgCluster.freePort());
+        copies.add(copy);
+        copy.start();
+        copy.awaitPromotion(Duration.ofMinutes(2));
+        assertThat(copy.tableDigests()).isEqualTo(atEnd);
+        copy.stop();
+
+        // Released: the next expire removes what is left of both.
+        expire("--retention-full", "1").assertOk("expire after the reader");
+        assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(incr)).doesNotExist();
+        assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(full)).doesNotExist();
+        assertThat(backupLabels()).containsExactly(newFull);
+    }
+
     private PgCluster.ProcessResult backup() {
         return Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", source.dataDir().toString(), "--start-fast");
     }
