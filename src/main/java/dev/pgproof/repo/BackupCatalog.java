@@ -103,9 +103,9 @@ public final class BackupCatalog {
     /**
      * The newest full backup that is neither complete nor expired (an interrupted run a new full
      * backup may resume), or null. Same judgement as {@link #list()}, but it lists one level of
-     * labels and reads only the markers (and, for a backup marked complete, its manifest without files;
+     * labels and reads only the markers (and, for a backup marked complete, its manifest's checksum;
      * one that is damaged is given to onDamaged, never resumed) from the newest down, instead of
-     * listing every stored object.
+     * listing every stored object and parsing every manifest.
      */
     public String newestIncompleteFull(java.util.function.Consumer<Entry> onDamaged) throws IOException {
         List<String> labels = new ArrayList<>();
@@ -124,14 +124,42 @@ public final class BackupCatalog {
                 }
                 return label;
             }
-            // Marked complete: never resumed. If its marker or manifest is damaged (checked here as list() does,
-            // without its files), the caller is told, because such a backup is never used either.
-            Entry e = read(label, false);
-            if (e.damaged()) {
-                onDamaged.accept(e);
+            // Marked complete: never resumed. If its marker or manifest is damaged (checked cheaply here, by the
+            // SHA-256 alone; described by read()), the caller is told, because such a backup is never used either.
+            if (!soundByHash(label)) {
+                Entry e = read(label, false);
+                if (e.damaged()) {
+                    onDamaged.accept(e);
+                }
             }
         }
         return null;
+    }
+
+    /** Whether the marker of a backup marked complete parses and names the SHA-256 of its stored manifest (not parsed). */
+    private boolean soundByHash(String label) throws IOException {
+        Object recorded;
+        try (InputStream in = storage.open(layout.completeMarker(label))) {
+            Map<?, ?> m = Json.MAPPER.readValue(in.readAllBytes(), Map.class);
+            recorded = m == null ? null : m.get("manifestSha256");
+        } catch (NoSuchFileException | com.fasterxml.jackson.core.JacksonException e) {
+            return false;
+        }
+        InputStream raw;
+        try {
+            raw = storage.open(layout.manifest(label));
+        } catch (NoSuchFileException e) {
+            try {
+                raw = storage.open(layout.legacyManifest(label));
+            } catch (NoSuchFileException e2) {
+                return false;
+            }
+        }
+        MessageDigest digest = Hashes.sha256();
+        try (DigestInputStream hashed = new DigestInputStream(raw, digest)) {
+            hashed.transferTo(OutputStream.nullOutputStream());
+        }
+        return Hashes.hex(digest.digest()).equals(recorded);
     }
 
     /** One backup with its whole manifest, files included (or the reason it is not usable). */

@@ -252,7 +252,7 @@ class RepoFaultsIT {
 
     @Test
     @Order(3)
-    void expireKilledAfterAMarkerLeavesOnlyAnIncompleteBackupTheNextRunRemoves() throws Exception {
+    void expireKilledAfterAMarkerLeavesWithdrawnBackupsTheNextRunRemoves() throws Exception {
         List<String> before = Pgproof.labels(info().get("backups"));
         assertThat(before).hasSizeGreaterThanOrEqualTo(3);
         String victim;
@@ -262,10 +262,16 @@ class RepoFaultsIT {
             p.killTree();
         }
         assertThat(victim).isEqualTo(before.get(0));
+        // Every backup this expire removes was withdrawn before the first removal (its marker gone, backup.expired
+        // written so that no backup resumes into it): none is listed as usable, none as incomplete.
         JsonNode info = info();
-        assertThat(Pgproof.labels(info.get("backups"))).isEqualTo(before.subList(1, before.size()));
-        assertThat(Pgproof.labels(info.get("incompleteBackups"))).containsExactly(victim);
-        assertThat(info.get("incompleteBackups").get(0).get("problem").asText()).isEqualTo("no backup.complete marker (in progress, or interrupted)");
+        assertThat(Pgproof.labels(info.get("backups"))).containsExactly(before.get(before.size() - 1));
+        assertThat(info.path("incompleteBackups")).isEmpty();
+        dev.pgproof.repo.RepoLayout layout = new dev.pgproof.repo.RepoLayout(CLUSTER);
+        for (String label : before.subList(0, before.size() - 1)) {
+            assertThat(repo.resolve(layout.completeMarker(label))).doesNotExist();
+            assertThat(repo.resolve(layout.expiredMarker(label))).exists();
+        }
 
         PgCluster.ProcessResult r = Pgproof.run("expire", "--cluster", CLUSTER, "--repo", repo.toString(), "--retention-full", "1")
                 .assertOk("expire after the killed one");
