@@ -234,7 +234,8 @@ public final class BackupCatalog {
         BackupManifest parsed = null;
         int count = 0;
         String failure = null;
-        try (DigestInputStream hashed = new DigestInputStream(raw, digest)) {
+        Watched watched = new Watched(raw);
+        try (DigestInputStream hashed = new DigestInputStream(watched, digest)) {
             InputStream shield = new FilterInputStream(hashed) {
                 @Override
                 public void close() {
@@ -253,8 +254,8 @@ public final class BackupCatalog {
             } catch (com.fasterxml.jackson.core.JacksonException e) {
                 failure = "cannot be read as a pgproof manifest (" + firstLine(e.getOriginalMessage()) + ")";
             } catch (IOException e) {
-                if (!compressed) {
-                    throw e;
+                if (!compressed || watched.failed != null) {
+                    throw e;   // reading the repository failed: that says nothing about the backup
                 }
                 failure = "cannot be decompressed as zstd (" + firstLine(e.getMessage()) + ")";
             }
@@ -268,6 +269,38 @@ public final class BackupCatalog {
             return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" " + failure);
         }
         return new Entry(label, true, parsed, null, count);
+    }
+
+    /**
+     * The stored bytes as they are read, remembering a read that failed: an error of the repository (a
+     * lost connection) must not be taken for a damaged manifest, which is never used again.
+     */
+    private static final class Watched extends FilterInputStream {
+        IOException failed;
+
+        Watched(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public int read() throws IOException {
+            try {
+                return super.read();
+            } catch (IOException e) {
+                failed = e;
+                throw e;
+            }
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            try {
+                return super.read(b, off, len);
+            } catch (IOException e) {
+                failed = e;
+                throw e;
+            }
+        }
     }
 
     /** A marker that is not valid JSON: why. */

@@ -135,6 +135,59 @@ class BackupCatalogTest {
         assertThat(c.manifest(m.label())).isEqualTo(m);
     }
 
+    /** A read of the repository that fails midway is an error of the repository, never a damaged backup (never used again). */
+    @Test
+    void aManifestReadThatFailsIsAnErrorNotDamage() throws IOException {
+        Storage real = new PosixStorage(dir);
+        storage = real;
+        BackupManifest m = manifest("20260101-000000F", "full", List.of());
+        BackupCatalog written = new BackupCatalog(real, layout);
+        written.markComplete(m.label(), written.writeManifest(m));
+        String manifestKey = layout.manifest(m.label());
+        Storage failing = (Storage) java.lang.reflect.Proxy.newProxyInstance(Storage.class.getClassLoader(), new Class<?>[] {Storage.class},
+                (proxy, method, args) -> {
+                    Object out;
+                    try {
+                        out = method.invoke(real, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (method.getName().equals("open") && args[0].equals(manifestKey)) {
+                        java.io.InputStream in = (java.io.InputStream) out;
+                        return new java.io.FilterInputStream(in) {
+                            private int left = 20;
+                            private boolean thrown;
+
+                            @Override
+                            public int read() throws IOException {
+                                byte[] one = new byte[1];
+                                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+                            }
+
+                            @Override
+                            public int read(byte[] b, int off, int len) throws IOException {
+                                if (left <= 0 && !thrown) {
+                                    thrown = true;
+                                    throw new IOException("connection reset");
+                                }
+                                if (left <= 0) {
+                                    return -1;   // as a broken stream may, after its error: what follows must not be read as the end
+                                }
+                                int n = super.read(b, off, Math.min(len, left));
+                                left -= Math.max(n, 0);
+                                return n;
+                            }
+                        };
+                    }
+                    return out;
+                });
+        BackupCatalog c = new BackupCatalog(failing, layout);
+        assertThatThrownBy(() -> c.summary(m.label())).isInstanceOf(IOException.class).hasMessage("connection reset");
+        assertThatThrownBy(() -> c.load(m.label())).isInstanceOf(IOException.class).hasMessage("connection reset");
+        assertThatThrownBy(c::list).isInstanceOf(IOException.class).hasMessage("connection reset");
+        assertThat(written.summary(m.label()).complete()).isTrue();
+    }
+
     /** The manifest as a summary reads it: files null. */
     private static BackupManifest withoutFiles(BackupManifest m) throws IOException {
         com.fasterxml.jackson.databind.node.ObjectNode tree = Json.MAPPER.valueToTree(m);
