@@ -332,6 +332,43 @@ public final class Backup {
         }
     }
 
+    /** Heap a parsed manifest takes per piece (measured: 160,000 pieces of a full backup, 32.7 MB; see docs/benchmarks.md). */
+    static final long PIECE_HEAP = 210;
+
+    /**
+     * Stops a backup whose manifest (and, for an incremental, its prior's, held whole while copying) would
+     * not fit the heap beside the jobs' buffers, before a byte is copied rather than after hours of it.
+     * The new manifest is estimated at one piece per chunk and per file, or the prior's count if larger.
+     */
+    private void checkManifestHeap(String label, long bytes, int files) {
+        long priorPieces = 0;
+        if (prior != null) {
+            for (BackupManifest.FileEntry f : prior.files()) {
+                priorPieces += f.chunks() == null ? 0 : f.chunks().size();
+            }
+        }
+        checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), priorPieces, opt.jobs(),
+                Runtime.getRuntime().maxMemory());
+    }
+
+    /** The check of {@link #checkManifestHeap(String, long, int)}, given the prior's label (null: none) and piece count. */
+    public static void checkManifestHeap(String cluster, String label, long bytes, int files, String priorLabel, long priorPieces, int jobs,
+            long max) {
+        long pieces = (bytes + CHUNK_SIZE - 1) / CHUNK_SIZE + files;
+        long need = manifestHeap(Math.max(pieces, priorPieces) + priorPieces, jobs, priorLabel != null);
+        if (need > max) {
+            throw new PgproofException(ExitCode.CONFIG, "backup " + label + " of cluster \"" + cluster + "\": " + files + " files, "
+                    + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the manifest" + (priorLabel != null
+                            ? "s of this backup and of " + priorLabel : "") + ", and " + jobs + " jobs' buffers), but this JVM may use "
+                    + (max >> 20) + " MiB", "raise the heap: PGPROOF_JAVA_OPTS=-Xmx" + ((need >> 20) * 9 / 8 + 64) + "m");
+        }
+    }
+
+    /** Heap a backup needs: the jobs' chunk buffers (as the command's own check counts them) and its manifests' pieces. */
+    public static long manifestHeap(long pieces, int jobs, boolean incremental) {
+        return (incremental ? 4L : 3L) * CHUNK_SIZE * jobs + (64L << 20) + pieces * PIECE_HEAP;
+    }
+
     private BackupManifest copyAndFinish(String label, Instant startTime, String timezone, Map<Integer, Path> tablespaces,
             String startLsn, String startWal) {
         DataDirScanner.Scan scan;
@@ -342,6 +379,7 @@ public final class Backup {
                     + cluster.pgdata() + "\": " + e.getMessage(), "pgproof runs as the cluster owner; check permissions");
         }
         long total = scan.files().stream().mapToLong(DataDirScanner.SourceFile::size).sum();
+        checkManifestHeap(label, total, scan.files().size());
         Log.info("backup %s: copying %d files, %s, with %d jobs, %s compression", label, scan.files().size(), Sizes.bytes(total),
                 opt.jobs(), opt.compression().id);
         if (cluster.control().dataChecksumsEnabled()) {

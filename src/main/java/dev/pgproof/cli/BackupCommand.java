@@ -57,7 +57,7 @@ final class BackupCommand implements Callable<Integer> {
      * the heap).
      */
     static void checkHeap(String cluster, int jobs, boolean incremental, long max) {
-        long need = (incremental ? 4L : 3L) * Backup.CHUNK_SIZE * jobs + (64L << 20);
+        long need = Backup.manifestHeap(0, jobs, incremental);   // the manifests are counted once the data directory is listed
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup of cluster \"" + cluster + "\": " + jobs + " jobs need about " + (need >> 20)
                     + " MiB of Java heap, but this JVM may use " + (max >> 20) + " MiB",
