@@ -61,7 +61,9 @@ public final class Backup {
     /** The backup an incremental or differential one is based on (null for a full), and its files by path. */
     private BackupManifest prior;
     /** The prior backup's files (incremental and differential backups); each file's block hashes are read when it is copied. */
-    private Map<String, BackupManifest.FileEntry> priorFiles = Map.of();
+    private Map<String, BackupManifest.FileEntry> priorFiles = new java.util.concurrent.ConcurrentHashMap<>();
+    /** How many pieces the prior's manifest has (its files are in priorFiles, taken out as they are copied). */
+    private long priorPieces;
     private String type = "full";
 
     /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
@@ -278,13 +280,18 @@ public final class Backup {
             type = "full";
             return;
         }
-        prior = found;
-        Map<String, BackupManifest.FileEntry> files = new java.util.HashMap<>();
+        // The prior's files go into a map each file is taken out of as it is copied; the rest of its manifest is
+        // kept as a summary. So the prior's manifest drains while this backup's grows: about one manifest's worth.
+        Map<String, BackupManifest.FileEntry> files = new java.util.concurrent.ConcurrentHashMap<>();
+        long pieces = 0;
         for (BackupManifest.FileEntry f : found.files()) {
+            pieces += f.chunks() == null ? 0 : f.chunks().size();
             if (f.hasBlockHashes()) {
                 files.put(f.path(), f);
             }
         }
+        prior = found.withoutFiles();
+        priorPieces = pieces;
         priorFiles = files;
         Log.info("cluster \"%s\": %s backup based on %s (%s, ended %s): unchanged blocks are referenced, not stored again", cluster.name(),
                 type.equals("incr") ? "incremental" : "differential", found.label(), found.type(), found.stopTime());
@@ -336,17 +343,13 @@ public final class Backup {
     static final long PIECE_HEAP = 210;
 
     /**
-     * Stops a backup whose manifest (and, for an incremental, its prior's, held whole while copying) would
-     * not fit the heap beside the jobs' buffers, before a byte is copied rather than after hours of it.
-     * The new manifest is estimated at one piece per chunk and per file, or the prior's count if larger.
+     * Stops a backup whose manifest (and, for an incremental, what is left of its prior's) would not fit
+     * the heap beside the jobs' buffers, before a byte is copied rather than after hours of it. The new
+     * manifest is estimated at one piece per chunk and per file, or the prior's count if larger; an
+     * incremental's prior drains as this one grows (a quarter more is allowed for files whose pieces are
+     * more numerous in one than in the other).
      */
     private void checkManifestHeap(String label, long bytes, int files) {
-        long priorPieces = 0;
-        if (prior != null) {
-            for (BackupManifest.FileEntry f : prior.files()) {
-                priorPieces += f.chunks() == null ? 0 : f.chunks().size();
-            }
-        }
         checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), priorPieces, opt.jobs(),
                 Runtime.getRuntime().maxMemory());
     }
@@ -355,7 +358,7 @@ public final class Backup {
     public static void checkManifestHeap(String cluster, String label, long bytes, int files, String priorLabel, long priorPieces, int jobs,
             long max) {
         long pieces = (bytes + CHUNK_SIZE - 1) / CHUNK_SIZE + files;
-        long need = manifestHeap(Math.max(pieces, priorPieces) + priorPieces, jobs, priorLabel != null);
+        long need = manifestHeap(priorLabel == null ? pieces : Math.max(pieces, priorPieces) * 5 / 4, jobs, priorLabel != null);
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup " + label + " of cluster \"" + cluster + "\": " + files + " files, "
                     + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the manifest" + (priorLabel != null
@@ -713,7 +716,7 @@ public final class Backup {
      * file, or its hashes cannot be read (the file is then stored whole, and said so).
      */
     private BlockDelta.Prior priorOf(String path) {
-        BackupManifest.FileEntry f = priorFiles.get(path);
+        BackupManifest.FileEntry f = priorFiles.remove(path);   // each file is copied once: its entry is not needed again
         if (f == null) {
             return null;
         }

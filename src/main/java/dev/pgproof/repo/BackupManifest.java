@@ -64,6 +64,13 @@ public record BackupManifest(
                 tablespaceMap, pgManifest, tablespaces, directories, files, null, null);
     }
 
+    /** This manifest without its files: what a command keeps of a manifest whose files it has taken apart. */
+    public BackupManifest withoutFiles() {
+        return new BackupManifest(format, label, type, cluster, systemIdentifier, pgVersion, pgVersionNum, walSegmentSize, timeline, startLsn,
+                stopLsn, startWal, stopWal, startTime, stopTime, timezone, compression, dataChecksums, pgdata, owner, size, storedSize,
+                backupLabel, tablespaceMap, pgManifest, tablespaces, directories, null, prior, pageChecksums);
+    }
+
     /**
      * What the backup found verifying the data checksums of relation pages as it copied them (absent:
      * not verified, because data checksums are off or an older pgproof took the backup). {@code checked}
