@@ -93,34 +93,34 @@ public final class Verifier {
         int incomplete = 0;
         List<String> inProgress = new ArrayList<>();
         List<Leftover> leftovers = new ArrayList<>();
-        Map<String, Long> backupObjects;
         TreeMap<String, List<WalArchive.StoredWal>> wal;
         try {
-            backupObjects = new HashMap<>();
-            for (Storage.ObjectInfo o : storage.list(layout.backupPrefix())) {
-                backupObjects.put(o.key(), o.size());
-            }
-            Map<String, List<String>> byLabel = new HashMap<>();
-            for (String key : backupObjects.keySet()) {
-                String rest = key.substring(layout.backupPrefix().length());
-                int slash = rest.indexOf('/');
-                if (slash > 0) {
-                    byLabel.computeIfAbsent(rest.substring(0, slash), k -> new ArrayList<>()).add(key);
-                }
-            }
-            // Each backup on its own, so that one whose marker or manifest cannot be parsed is one problem, not the end of verify.
+            // Backups are listed one directory at a time, and a complete backup's objects only while it is checked: memory
+            // follows the largest backup, not the repository. (The objects of backups that are not complete are few.)
+            Map<String, List<String>> byLabel = new HashMap<>();   // the objects under each backup that is not complete
             BackupCatalog catalog = new BackupCatalog(storage, layout);
             List<BackupCatalog.Entry> entries = new ArrayList<>();
-            for (String label : new TreeSet<>(byLabel.keySet())) {
+            String prefix = layout.backupPrefix();
+            for (String dir : storage.listPrefixes(prefix)) {
+                String label = dir.substring(prefix.length(), dir.length() - 1);
+                BackupCatalog.Entry entry;
                 try {
-                    entries.add(catalog.summary(label));   // summaries: each manifest is read whole only while its backup is checked
+                    entry = catalog.summary(label);   // each manifest is read whole only while its backup is checked
                 } catch (IOException | RuntimeException ex) {
                     if (onlySet == null || onlySet.equals(label)) {
                         problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
                                 + ": backup.complete or its manifest cannot be read: " + oneLine(ex)));
                     }
-                    entries.add(new BackupCatalog.Entry(label, false, null, null));
+                    entry = new BackupCatalog.Entry(label, false, null, null);
                 }
+                if (!entry.complete()) {
+                    List<String> keys = storage.list(layout.backupDir(label)).stream().map(Storage.ObjectInfo::key).toList();
+                    if (keys.isEmpty()) {
+                        continue;   // an empty directory: nothing to judge
+                    }
+                    byLabel.put(label, keys);
+                }
+                entries.add(entry);
             }
             if (onlySet != null && entries.stream().noneMatch(e -> e.label().equals(onlySet))) {
                 throw new PgproofException(ExitCode.USAGE, "backup \"" + onlySet + "\" of cluster \"" + cluster + "\" does not exist in repository \""
@@ -212,7 +212,7 @@ public final class Verifier {
                             + "them)", cluster, m.label(), m.pageChecksums().failed());
                 }
                 if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
-                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey(m.label(), backupObjects), "backup " + m.label()
+                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey(m.label()), "backup " + m.label()
                             + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "
                             + id.describe()));
                 }
@@ -220,7 +220,7 @@ public final class Verifier {
                 chunks += chunkCounts.getOrDefault(m.label(), 0L);
                 totalBytes += m.size() + (m.pgManifest() == null ? 0 : m.pgManifest().size());
                 taskCount += e.fileCount() + (m.pgManifest() == null ? 0 : 1);
-                batches.add(() -> backupTasks(m.label(), catalog, under, backupObjects, problems));
+                batches.add(() -> backupTasks(m.label(), catalog, problems));
             }
             wal = new WalArchive(storage, layout).listAll();
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
@@ -287,40 +287,48 @@ public final class Verifier {
      * The manifest object of a complete backup as the catalog reads it: manifest.json.zst, or when that
      * is not stored, the plain manifest.json of an older pgproof.
      */
-    private String manifestKey(String label, Map<String, Long> listed) {
+    private String manifestKey(String label) {
         String key = layout.manifest(label);
-        return listed.containsKey(key) || !listed.containsKey(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
+        try {
+            return storage.exists(key) || !storage.exists(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
+        } catch (IOException e) {
+            return key;   // only names the object in a problem
+        }
     }
 
     /**
-     * The checks of one complete backup, from its whole manifest (read now, and dropped with the tasks once
-     * they ran): each file, the backup_manifest, and objects under the backup its manifest does not reference.
+     * The checks of one complete backup, from its whole manifest and the listing of its directory (read now,
+     * and dropped with the tasks once they ran): each file, the backup_manifest, and objects under the backup
+     * its manifest does not reference.
      */
-    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, List<String> under, Map<String, Long> backupObjects,
-            List<Problem> problems) {
+    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, List<Problem> problems) {
         String cluster = layout.cluster();
         BackupManifest m;
+        List<Storage.ObjectInfo> under;
         try {
             m = catalog.manifest(label);
+            under = storage.list(layout.backupDir(label));
         } catch (IOException | RuntimeException ex) {
             problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
-                    + ": its manifest cannot be read: " + oneLine(ex)));
+                    + ": its manifest or its objects cannot be read: " + oneLine(ex)));
             return List.of();
         }
         List<Callable<TaskResult>> out = new ArrayList<>();
-        Set<String> referenced = new HashSet<>(List.of(manifestKey(label, backupObjects), layout.completeMarker(label)));
+        String manifestKey = under.stream().anyMatch(o -> o.key().equals(layout.manifest(label))) ? layout.manifest(label) : manifestKey(label);
+        Set<String> referenced = new HashSet<>(List.of(manifestKey, layout.completeMarker(label)));
         if (m.pgManifest() != null) {
             referenced.add(m.pgManifest().key());
             BackupManifest.StoredRef ref = m.pgManifest();
+            long stored = under.stream().filter(o -> o.key().equals(ref.key())).mapToLong(Storage.ObjectInfo::size).findFirst().orElse(-1L);
             BackupManifest.FileEntry asFile = new BackupManifest.FileEntry("backup_manifest", ref.size(), null, null, ref.sha256(),
-                    List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), backupObjects.getOrDefault(ref.key(), -1L), ref.sha256())));
-            out.add(() -> checkFile(m, asFile, backupObjects));
+                    List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), stored, ref.sha256())));
+            out.add(() -> checkFile(m, asFile, manifestKey));
         }
         for (BackupManifest.FileEntry f : m.files()) {
             referenced.addAll(f.objectKeys());
-            out.add(() -> checkFile(m, f, backupObjects));
+            out.add(() -> checkFile(m, f, manifestKey));
         }
-        for (String key : under) {
+        for (String key : under.stream().map(Storage.ObjectInfo::key).toList()) {
             if (!referenced.contains(key)) {
                 problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + label
                         + " that its manifest does not reference"));
@@ -374,7 +382,7 @@ public final class Verifier {
      * The listed (stored) size is not compared with the manifest's: an encrypted repository lists
      * ciphertext sizes; any damage shows in the decompressed content anyway.
      */
-    private TaskResult checkFile(BackupManifest m, BackupManifest.FileEntry f, Map<String, Long> listed) {
+    private TaskResult checkFile(BackupManifest m, BackupManifest.FileEntry f, String manifestKey) {
         String cluster = layout.cluster();
         List<Problem> out = new ArrayList<>();
         MessageDigest whole = Hashes.sha256();
@@ -407,14 +415,6 @@ public final class Verifier {
             String where = "file \"" + f.path() + "\" of backup " + m.label();
             // The piece's object, and for an XOR-stored piece its base.
             List<String> keys = c.xorKey() == null ? List.of(c.key()) : List.of(c.key(), c.xorKey());
-            String gone = keys.stream().filter(k -> listed.get(k) == null && k.startsWith(layout.backupPrefix())).findFirst().orElse(null);
-            if (gone != null) {
-                if (bad.add(gone)) {
-                    out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, gone, where + ": stored object is missing"));
-                }
-                chunksOk = false;
-                continue;
-            }
             if (c.sourceOffset() != null) {
                 byte[] obj = null;
                 byte[] base = null;
@@ -425,6 +425,9 @@ public final class Verifier {
                             o = in.readAllBytes();
                             read += o.length;
                             objects.put(key, o);
+                        } catch (NoSuchFileException e) {
+                            bad.add(key);
+                            out.add(new Problem(cluster, Problem.Kind.BACKUP_MISSING, key, where + ": stored object is missing"));
                         } catch (IOException | RuntimeException e) {
                             bad.add(key);
                             out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, key, where + ": stored object cannot be read or decompressed: "
@@ -504,7 +507,7 @@ public final class Verifier {
             }
         }
         if (chunksOk && (size != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256()))) {
-            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? manifestKey(m.label(), listed) : f.chunks().get(0).key(),
+            out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? manifestKey : f.chunks().get(0).key(),
                     "file \"" + f.path() + "\" of backup " + m.label() + ": its chunks together do not match the file's size and SHA-256 in the manifest"));
         }
         return new TaskResult(out, read);
