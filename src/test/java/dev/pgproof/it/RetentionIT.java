@@ -155,12 +155,7 @@ class RetentionIT {
         Path dest = work.resolve("from-oldest-kept");
         Pgproof.run("restore", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", labels.get(1),
                 "--archive-mode", "off").assertOk("restore of the oldest kept backup");
-        PgCluster copy = PgCluster.adopt(dest, work.resolve("from-oldest-kept-sock"), PgCluster.freePort());
-        copies.add(copy);
-        copy.start();
-        copy.awaitPromotion(Duration.ofMinutes(2));
-        assertThat(copy.tableDigests()).isEqualTo(atEnd);
-        copy.stop();
+        assertRecoversTo(dest, "from-oldest-kept-sock", atEnd);
     }
 
     @Test
@@ -217,18 +212,23 @@ class RetentionIT {
         source.psql("CREATE TABLE after_the_hold AS SELECT 1 AS one");
         source.switchWalAndAwaitArchived(ARCHIVE_TIMEOUT);
         Map<String, String> atEnd = source.tableDigests();
-        PgCluster copy = PgCluster.adopt(dest, work.resolve("held-incremental-sock"), PgCluster.freePort());
-        copies.add(copy);
-        copy.start();
-        copy.awaitPromotion(Duration.ofMinutes(2));
-        assertThat(copy.tableDigests()).isEqualTo(atEnd);
-        copy.stop();
+        assertRecoversTo(dest, "held-incremental-sock", atEnd);
 
         // Released: the next expire removes what is left of both.
         expire("--retention-full", "1").assertOk("expire after the reader");
         assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(incr)).doesNotExist();
         assertThat(repo.resolve(CLUSTER).resolve("backup").resolve(full)).doesNotExist();
         assertThat(backupLabels()).containsExactly(newFull);
+    }
+
+    /** Starts the restored directory dest, lets it recover to the end of the archive and promote, and compares its data with expected. */
+    private void assertRecoversTo(Path dest, String socketDir, Map<String, String> expected) {
+        PgCluster copy = PgCluster.adopt(dest, work.resolve(socketDir), PgCluster.freePort());
+        copies.add(copy);
+        copy.start();
+        copy.awaitPromotion(Duration.ofMinutes(2));
+        assertThat(copy.tableDigests()).isEqualTo(expected);
+        copy.stop();
     }
 
     private PgCluster.ProcessResult backup() {
