@@ -195,8 +195,7 @@ public final class Backup {
             }
             // Whatever might make it read as complete goes first: a stale marker, a stale manifest.
             storage.delete(layout.completeMarker(found));
-            storage.delete(layout.manifest(found));
-            storage.delete(layout.legacyManifest(found));   // an interrupted run of an older pgproof
+            new BackupCatalog(storage, layout).deleteManifest(found);
             Map<String, Long> objects = new java.util.HashMap<>();
             long bytes = 0;
             for (Storage.ObjectInfo o : storage.list(layout.backupDir(found))) {

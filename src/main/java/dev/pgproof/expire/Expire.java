@@ -241,18 +241,7 @@ public final class Expire {
 
     /** The objects among candidates that backup label (complete) references, from its whole manifest. */
     private static Set<String> referencedAmong(BackupCatalog catalog, String label, Set<String> candidates) throws IOException {
-        Set<String> out = new HashSet<>();
-        if (candidates.isEmpty()) {
-            return out;
-        }
-        for (BackupManifest.FileEntry f : catalog.manifest(label).files()) {
-            for (String key : f.objectKeys()) {
-                if (candidates.contains(key)) {
-                    out.add(key);
-                }
-            }
-        }
-        return out;
+        return candidates.isEmpty() ? new HashSet<>() : catalog.manifest(label).objectKeysAmong(candidates);
     }
 
     private boolean heldNow(String label) throws IOException {
@@ -280,8 +269,7 @@ public final class Expire {
         }
         storage.delete(layout.completeMarker(label));
         TestHooks.pause("expire-after-marker", label);
-        storage.delete(layout.manifest(label));         // deleting a missing object is not an error
-        storage.delete(layout.legacyManifest(label));   // an older pgproof's
+        new BackupCatalog(storage, layout).deleteManifest(label);
         for (Storage.ObjectInfo o : objects) {
             if (!referenced.contains(o.key()) && !o.key().equals(layout.expiredMarker(label))) {
                 storage.delete(o.key());

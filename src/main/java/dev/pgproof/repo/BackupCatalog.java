@@ -140,26 +140,48 @@ public final class BackupCatalog {
     private boolean soundByHash(String label) throws IOException {
         Object recorded;
         try (InputStream in = storage.open(layout.completeMarker(label))) {
-            Map<?, ?> m = Json.MAPPER.readValue(in.readAllBytes(), Map.class);
-            recorded = m == null ? null : m.get("manifestSha256");
-        } catch (NoSuchFileException | com.fasterxml.jackson.core.JacksonException e) {
+            recorded = recordedSha256(in.readAllBytes());
+        } catch (NoSuchFileException e) {
             return false;
         }
-        InputStream raw;
-        try {
-            raw = storage.open(layout.manifest(label));
-        } catch (NoSuchFileException e) {
-            try {
-                raw = storage.open(layout.legacyManifest(label));
-            } catch (NoSuchFileException e2) {
-                return false;
-            }
+        Opened opened = openManifest(label);
+        if (opened == null) {
+            return false;
         }
         MessageDigest digest = Hashes.sha256();
-        try (DigestInputStream hashed = new DigestInputStream(raw, digest)) {
+        try (DigestInputStream hashed = new DigestInputStream(opened.in(), digest)) {
             hashed.transferTo(OutputStream.nullOutputStream());
         }
         return Hashes.hex(digest.digest()).equals(recorded);
+    }
+
+    /** What a marker records as its manifest's SHA-256: a String; null when it names none; an {@link Unreadable} when it is not JSON. */
+    private static Object recordedSha256(byte[] marker) {
+        try {
+            Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
+            return m == null ? null : m.get("manifestSha256");
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            return new Unreadable(firstLine(e.getOriginalMessage()));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);   // reading a byte array
+        }
+    }
+
+    /** A backup's manifest object opened for reading: its key, its stream, and whether it is zstd-compressed (not the legacy one). */
+    private record Opened(String key, InputStream in, boolean compressed) {}
+
+    /** The manifest object, or (a backup of an older pgproof) the legacy plain one; null when neither exists. */
+    private Opened openManifest(String label) throws IOException {
+        try {
+            return new Opened(layout.manifest(label), storage.open(layout.manifest(label)), true);
+        } catch (NoSuchFileException e) {
+            // written by an older pgproof, or missing
+        }
+        try {
+            return new Opened(layout.legacyManifest(label), storage.open(layout.legacyManifest(label)), false);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
     }
 
     /** One backup with its whole manifest, files included (or the reason it is not usable). */
@@ -201,27 +223,14 @@ public final class BackupCatalog {
             return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
         }
         String markerKey = layout.completeMarker(label);
-        Object sha256;
-        try {
-            Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
-            sha256 = m == null ? null : m.get("manifestSha256");
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
-            sha256 = new Unreadable(firstLine(e.getOriginalMessage()));
+        Object sha256 = recordedSha256(marker);
+        Opened opened = openManifest(label);
+        if (opened == null) {
+            return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
         }
-        String manifestKey = layout.manifest(label);
-        boolean compressed = true;
-        InputStream raw;
-        try {
-            raw = storage.open(manifestKey);
-        } catch (NoSuchFileException e) {
-            manifestKey = layout.legacyManifest(label);   // written by an older pgproof, or missing
-            compressed = false;
-            try {
-                raw = storage.open(manifestKey);
-            } catch (NoSuchFileException e2) {
-                return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
-            }
-        }
+        String manifestKey = opened.key();
+        boolean compressed = opened.compressed();
+        InputStream raw = opened.in();
         if (sha256 instanceof Unreadable u) {
             raw.close();
             return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" is not valid JSON (" + u.why() + ")");
@@ -344,6 +353,12 @@ public final class BackupCatalog {
         }
         int nl = s.indexOf('\n');
         return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** Deletes a backup's manifest object, and the plain one an older pgproof wrote (deleting a missing object is not an error). */
+    public void deleteManifest(String label) throws IOException {
+        storage.delete(layout.manifest(label));
+        storage.delete(layout.legacyManifest(label));
     }
 
     /** Marks the remains of an expired backup (the objects newer backups reference) as such. */

@@ -149,18 +149,8 @@ public final class Verifier {
                 } catch (IOException ex) {
                     continue;   // reported when the backup is checked
                 }
-                long n = 0;
-                for (BackupManifest.FileEntry f : whole.files()) {
-                    n += f.chunks().size();
-                    if (!notComplete.isEmpty()) {
-                        for (String key : f.objectKeys()) {
-                            if (notComplete.contains(key)) {
-                                referencedByAny.add(key);
-                            }
-                        }
-                    }
-                }
-                chunkCounts.put(e.label(), n);
+                referencedByAny.addAll(whole.objectKeysAmong(notComplete));
+                chunkCounts.put(e.label(), whole.files().stream().mapToLong(f -> f.chunks().size()).sum());
             }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
@@ -211,16 +201,11 @@ public final class Verifier {
                             + "taken; it holds them as they were on disk (damage of the cluster, not of the repository; pgproof info lists "
                             + "them)", cluster, m.label(), m.pageChecksums().failed());
                 }
-                if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
-                    problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey(m.label()), "backup " + m.label()
-                            + " is of system identifier " + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to "
-                            + id.describe()));
-                }
                 files += e.fileCount();
                 chunks += chunkCounts.getOrDefault(m.label(), 0L);
                 totalBytes += m.size() + (m.pgManifest() == null ? 0 : m.pgManifest().size());
                 taskCount += e.fileCount() + (m.pgManifest() == null ? 0 : 1);
-                batches.add(() -> backupTasks(m.label(), catalog, problems));
+                batches.add(() -> backupTasks(m.label(), catalog, id, problems));
             }
             wal = new WalArchive(storage, layout).listAll();
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
@@ -284,24 +269,20 @@ public final class Verifier {
     }
 
     /**
-     * The manifest object of a complete backup as the catalog reads it: manifest.json.zst, or when that
-     * is not stored, the plain manifest.json of an older pgproof.
+     * The manifest object of a complete backup as the catalog reads it, among the objects listed under it:
+     * manifest.json.zst, or when that is not stored, the plain manifest.json of an older pgproof.
      */
-    private String manifestKey(String label) {
+    private String manifestKey(String label, Set<String> listed) {
         String key = layout.manifest(label);
-        try {
-            return storage.exists(key) || !storage.exists(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
-        } catch (IOException e) {
-            return key;   // only names the object in a problem
-        }
+        return listed.contains(key) || !listed.contains(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
     }
 
     /**
      * The checks of one complete backup, from its whole manifest and the listing of its directory (read now,
-     * and dropped with the tasks once they ran): each file, the backup_manifest, and objects under the backup
-     * its manifest does not reference.
+     * and dropped with the tasks once they ran): its identity against the pin, each file, the backup_manifest,
+     * and objects under the backup its manifest does not reference.
      */
-    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, List<Problem> problems) {
+    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, ClusterIdentity id, List<Problem> problems) {
         String cluster = layout.cluster();
         BackupManifest m;
         List<Storage.ObjectInfo> under;
@@ -314,7 +295,13 @@ public final class Verifier {
             return List.of();
         }
         List<Callable<TaskResult>> out = new ArrayList<>();
-        String manifestKey = under.stream().anyMatch(o -> o.key().equals(layout.manifest(label))) ? layout.manifest(label) : manifestKey(label);
+        Set<String> listed = new HashSet<>();
+        under.forEach(o -> listed.add(o.key()));
+        String manifestKey = manifestKey(label, listed);
+        if (!m.systemIdentifier().equals(id.systemIdentifierString()) || m.pgVersion() != id.pgVersion()) {
+            problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey, "backup " + label + " is of system identifier "
+                    + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to " + id.describe()));
+        }
         Set<String> referenced = new HashSet<>(List.of(manifestKey, layout.completeMarker(label)));
         if (m.pgManifest() != null) {
             referenced.add(m.pgManifest().key());
@@ -328,7 +315,7 @@ public final class Verifier {
             referenced.addAll(f.objectKeys());
             out.add(() -> checkFile(m, f, manifestKey));
         }
-        for (String key : under.stream().map(Storage.ObjectInfo::key).toList()) {
+        for (String key : listed) {
             if (!referenced.contains(key)) {
                 problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + label
                         + " that its manifest does not reference"));
