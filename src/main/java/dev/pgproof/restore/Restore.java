@@ -135,9 +135,13 @@ public final class Restore {
             }
             return e.manifest();
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
-                    + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
+            throw unreadable(e);
         }
+    }
+
+    private PgproofException unreadable(IOException e) {
+        return new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
+                + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
     }
 
     /**
@@ -151,8 +155,7 @@ public final class Restore {
         try {
             complete = storage.exists(layout.completeMarker(label));
         } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + layout.cluster() + "\" in repository \""
-                    + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
+            throw unreadable(e);
         }
         if (!complete) {
             throw new PgproofException(ExitCode.RESTORE_FAILED, "backup " + label + " of cluster \"" + layout.cluster() + "\" was expired as this "
