@@ -132,6 +132,7 @@ final class RestoreCommand implements Callable<Integer> {
             Log.info("backup %s was taken before the cluster's upgrade (system identifier %s, PostgreSQL %d): start the restored copy with "
                     + "PostgreSQL %d's binaries", m.label(), m.systemIdentifier(), m.pgVersion(), m.pgVersion());
         }
+        TestHooks.pause("restore-chosen", m.label());
         try (RepoLock hold = holdQuietly(storage, ctx, m.label())) {
             if (hold != null) {
                 restore.checkStillComplete(m.label(), "restore");

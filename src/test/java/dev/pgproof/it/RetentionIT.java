@@ -221,6 +221,33 @@ class RetentionIT {
         assertThat(backupLabels()).containsExactly(newFull);
     }
 
+    /**
+     * The other side of the hold protocol: a restore that chose a backup, then put its hold after expire had
+     * removed it, finds the backup no longer complete and stops (exit 9, naming the backup and the fix), writing
+     * nothing.
+     */
+    @Test
+    @Order(6)
+    void aRestoreWhoseBackupWasExpiredBeforeItsHoldStops() throws Exception {
+        String older = backupLabels().get(0);
+        String newer = backup().assertOk("another full backup").stdout().strip();
+        Path release = work.resolve("release-restore-6");
+        Path dest = work.resolve("late-hold");
+        try (Running restore = Running.asOwner(work, Pgproof.hook("restore-chosen", release), "restore", "--cluster", CLUSTER,
+                "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", older, "--archive-mode", "off")) {
+            restore.awaitLine("HOOK restore-chosen " + older, HOOK_TIMEOUT);
+            PgCluster.ProcessResult expired = expire("--retention-full", "1").assertOk("expire while a restore has chosen");
+            assertThat(expired.stderr()).contains("removing backup " + older);
+            Files.createFile(release);
+            PgCluster.ProcessResult r = restore.waitFor(Duration.ofMinutes(3));
+            assertThat(r.exitCode()).as(r.stderr()).isEqualTo(9);
+            assertThat(r.stderr()).contains("ERROR: backup " + older + " of cluster \"" + CLUSTER + "\" was expired as this restore began "
+                    + "(pgproof expire withdrew it)").contains("HINT: run the restore again: it chooses among the backups that remain");
+        }
+        assertThat(dest.resolve("global")).doesNotExist();
+        assertThat(backupLabels()).containsExactly(newer);
+    }
+
     /** Starts the restored directory dest, lets it recover to the end of the archive and promote, and compares its data with expected. */
     private void assertRecoversTo(Path dest, String socketDir, Map<String, String> expected) {
         PgCluster copy = PgCluster.adopt(dest, work.resolve(socketDir), PgCluster.freePort());
