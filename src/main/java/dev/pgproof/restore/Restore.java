@@ -19,7 +19,6 @@ import dev.pgproof.wal.WalFileName;
 import dev.pgproof.wal.WalRanges;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -352,8 +351,11 @@ public final class Restore {
                         target);
             }
             try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), m.files().size(), total)) {
-                FileWork work = delta ? (f, dest, buf) -> deltaFile(f, dest, buf, stats, progress) : (f, dest, buf) -> restoreFile(f, dest, progress);
-                restoreFiles(first, target, tsLocations, o.jobs(), work);
+                java.util.function.Function<List<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = files -> delta
+                        ? bySize(files).stream().<Task>map(f -> buf -> deltaFile(f, resolve(target, tsLocations, f.path()), buf, stats, progress))
+                                .iterator()
+                        : new Parts(bySize(files), target, tsLocations, progress);
+                runTasks(tasks.apply(first), o.jobs());
                 if (delta) {
                     dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);
                 }
@@ -368,9 +370,9 @@ public final class Restore {
                 for (Path t : tsLocations.values()) {
                     syncDirectories(t);
                 }
-                restoreFiles(label, target, tsLocations, 1, work);
+                runTasks(tasks.apply(label), 1);
                 PosixStorage.fsyncDir(target);
-                restoreFiles(control, target, tsLocations, 1, work);
+                runTasks(tasks.apply(control), 1);
                 PosixStorage.fsyncDir(target.resolve("global"));
             }
             long el = System.nanoTime() - begin;
@@ -397,9 +399,9 @@ public final class Restore {
         }
     }
 
-    /** What each restore job does with one file; buf is the job's own scratch buffer. */
-    private interface FileWork {
-        void apply(BackupManifest.FileEntry f, Path dest, byte[][] buf) throws IOException;
+    /** One task of a restore job: a whole file (delta restore) or a part of one (restore); buf is the job's own scratch buffer. */
+    private interface Task {
+        void run(byte[][] buf) throws IOException;
     }
 
     /** A delta restore of one file: pieces fetched only where the file differs, each checked, objects cached per file. */
@@ -475,26 +477,48 @@ public final class Restore {
         return target.resolve(path);
     }
 
-    private void restoreFiles(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, int jobs, FileWork work)
-            throws IOException {
-        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(() -> new byte[][] {new byte[0]});
+    private static List<BackupManifest.FileEntry> bySize(List<BackupManifest.FileEntry> files) {
         List<BackupManifest.FileEntry> order = new ArrayList<>(files);
         order.sort(Comparator.comparingLong(BackupManifest.FileEntry::size).reversed());
+        return order;
+    }
+
+    /**
+     * Runs the tasks on {@code jobs} threads, each taking the next task as it becomes free (tasks are made as they are
+     * taken, so that no list of them grows with the backup); after a failure no new task starts, and the first failure
+     * is thrown once the running tasks end.
+     */
+    private static void runTasks(java.util.Iterator<Task> source, int jobs) throws IOException {
         ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
             Thread t = new Thread(r, "restore");
             t.setDaemon(true);
             return t;
         });
+        java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
         try {
-            List<Future<Void>> fs = new ArrayList<>();
-            for (BackupManifest.FileEntry f : order) {
-                fs.add(pool.submit(() -> {
-                    work.apply(f, resolve(target, ts, f.path()), buffers.get());
-                    return null;
+            List<Future<Void>> workers = new ArrayList<>();
+            for (int i = 0; i < jobs; i++) {
+                workers.add(pool.submit(() -> {
+                    byte[][] buf = {new byte[0]};
+                    while (true) {
+                        Task t;
+                        synchronized (source) {
+                            if (failed.get() || !source.hasNext()) {
+                                return null;
+                            }
+                            t = source.next();
+                        }
+                        try {
+                            t.run(buf);
+                        } catch (IOException | RuntimeException | Error e) {
+                            failed.set(true);
+                            throw e;
+                        }
+                    }
                 }));
             }
-            for (Future<Void> f : fs) {
-                f.get();
+            for (Future<Void> w : workers) {
+                w.get();
             }
         } catch (ExecutionException e) {
             if (e.getCause() instanceof PgproofException) {
@@ -512,27 +536,157 @@ public final class Restore {
         }
     }
 
-    private void restoreFile(BackupManifest.FileEntry f, Path dest, Progress progress) throws IOException {
-        Files.createDirectories(dest.getParent());
-        // Every piece is checked against its SHA-256 as it is written, and the pieces must cover the file in order to its
-        // size: the file is then what the backup read, without hashing it whole a second time (pg_verifybackup, which
-        // prove runs, checks whole files against backup_manifest).
-        if (f.chunks().size() == 1 && !f.chunks().get(0).sha256().equals(f.sha256())) {
-            throw corrupt(f, "the manifest's one piece of the file does not have the file's SHA-256");
+    /**
+     * A file is restored in parts of whole pieces, of at least this many bytes each (the last may be smaller), which any
+     * free job writes where they belong in the file: one large file (a pgbench cluster is mostly pgbench_accounts)
+     * keeps every job busy decompressing, checking and writing.
+     */
+    static final long PART_BYTES = 8L << 20;
+
+    /**
+     * A file being restored: the parts of it not yet written, and the alignment its direct writes need (0: written
+     * through the page cache); the job that writes its last part finishes it.
+     */
+    private static final class Restoring {
+        final BackupManifest.FileEntry f;
+        final Path dest;
+        final int alignment;
+        final java.util.concurrent.atomic.AtomicInteger partsLeft;
+
+        Restoring(BackupManifest.FileEntry f, Path dest, int alignment, int parts) {
+            this.f = f;
+            this.dest = dest;
+            this.alignment = alignment;
+            this.partsLeft = new java.util.concurrent.atomic.AtomicInteger(parts);
         }
-        long size = 0;
-        try (FileChannel ch = FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-                OutputStream out = java.nio.channels.Channels.newOutputStream(ch)) {
-            byte[] buf = new byte[1 << 16];
-            Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
-            for (BackupManifest.Chunk c : f.chunks()) {
-                if (c.offset() != size) {
+    }
+
+    /** Each restore job's buffer for direct writes: aligned for any file system that needs at most this alignment. */
+    private static final int DIRECT_ALIGNMENT_MAX = 64 << 10;
+    private static final int DIRECT_BUFFER = 1 << 20;
+    private final ThreadLocal<java.nio.ByteBuffer> directBuffers = ThreadLocal.withInitial(
+            () -> dev.pgproof.io.RangeWriter.alignedBuffer(DIRECT_BUFFER, DIRECT_ALIGNMENT_MAX));
+    /** The alignment direct writes need under each directory restored into (tablespaces may be other file systems); 0: none. */
+    private final Map<Path, Integer> alignments = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Set when a file system refused a direct open: every later file is written through the page cache. */
+    private volatile boolean directRefused;
+
+    /**
+     * The alignment direct writes need under root (its file store's block size), or 0 when they are not used there: a
+     * block size that is not a power of two dividing the job's buffer, or a file store that cannot say.
+     */
+    private int alignmentUnder(Path root) {
+        return alignments.computeIfAbsent(root, r -> {
+            try {
+                long b = Files.getFileStore(r).getBlockSize();
+                return b > 0 && b <= DIRECT_ALIGNMENT_MAX && Long.bitCount(b) == 1 ? (int) b : 0;
+            } catch (IOException | UnsupportedOperationException e) {
+                return 0;
+            }
+        });
+    }
+
+    /** The restore's tasks, made as they are taken: the files in the order given, each cut into its parts. */
+    private final class Parts implements java.util.Iterator<Task> {
+        private final java.util.Iterator<BackupManifest.FileEntry> files;
+        private final Path target;
+        private final Map<Integer, Path> ts;
+        private final Progress progress;
+        private final java.util.ArrayDeque<Task> ready = new java.util.ArrayDeque<>();
+
+        Parts(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, Progress progress) {
+            this.files = files.iterator();
+            this.target = target;
+            this.ts = ts;
+            this.progress = progress;
+        }
+
+        @Override
+        public boolean hasNext() {
+            while (ready.isEmpty() && files.hasNext()) {
+                cut(files.next());
+            }
+            return !ready.isEmpty();
+        }
+
+        @Override
+        public Task next() {
+            if (!hasNext()) {
+                throw new java.util.NoSuchElementException();
+            }
+            return ready.poll();
+        }
+
+        /**
+         * Checks that the manifest's pieces cover the file in order to its size (each piece is checked against its
+         * SHA-256 as it is written: the file is then what the backup read, without hashing it whole a second time;
+         * pg_verifybackup, which prove runs, checks whole files against backup_manifest), then cuts it into parts.
+         */
+        private void cut(BackupManifest.FileEntry f) {
+            List<BackupManifest.Chunk> pieces = f.chunks();
+            if (pieces.size() == 1 && !pieces.get(0).sha256().equals(f.sha256())) {
+                throw corrupt(f, "the manifest's one piece of the file does not have the file's SHA-256");
+            }
+            long size = 0;
+            List<int[]> ranges = new ArrayList<>();
+            int from = 0;
+            long partBytes = 0;
+            for (int i = 0; i < pieces.size(); i++) {
+                BackupManifest.Chunk c = pieces.get(i);
+                if (c.offset() != size || c.size() < 0) {
                     throw corrupt(f, "the manifest's pieces do not cover the file in order (piece at " + c.offset() + ", expected " + size + ")");
                 }
+                size += c.size();
+                partBytes += c.size();
+                if (partBytes >= PART_BYTES || i == pieces.size() - 1) {
+                    ranges.add(new int[] {from, i + 1});
+                    from = i + 1;
+                    partBytes = 0;
+                }
+            }
+            if (size != f.size()) {
+                throw corrupt(f, "the manifest's pieces hold " + size + " bytes, the manifest says the file has " + f.size());
+            }
+            if (ranges.isEmpty()) {
+                ranges.add(new int[] {0, 0});
+            }
+            Path dest = resolve(target, ts, f.path());
+            int alignment = directRefused ? 0 : alignmentUnder(f.path().startsWith("pg_tblspc/") ? dest.getParent() : target);
+            for (BackupManifest.Chunk c : pieces) {
+                if (alignment > 0 && c.offset() % alignment != 0) {
+                    alignment = 0;   // a piece that starts within a block (block sizes under the alignment): not written direct
+                }
+            }
+            Restoring r = new Restoring(f, dest, alignment, ranges.size());
+            for (int[] range : ranges) {
+                ready.add(buf -> restorePart(r, range[0], range[1], buf, progress));
+            }
+        }
+    }
+
+    /**
+     * Writes pieces [from, to) of a file where they belong, each checked against its SHA-256 as it is written, direct
+     * (bypassing the page cache) where the file system allows it; the job that writes a file's last part cuts it to its
+     * size, sets its mode and time and fsyncs it.
+     */
+    private void restorePart(Restoring r, int from, int to, byte[][] scratch, Progress progress) throws IOException {
+        BackupManifest.FileEntry f = r.f;
+        Files.createDirectories(r.dest.getParent());
+        if (scratch[0].length < (1 << 16)) {
+            scratch[0] = new byte[1 << 16];
+        }
+        byte[] buf = scratch[0];
+        long start = from < to ? f.chunks().get(from).offset() : 0;
+        // Never truncated on open: other jobs may be writing other parts of the file.
+        FileChannel direct = r.alignment > 0 ? openDirect(r.dest) : null;
+        try (FileChannel ch = direct != null ? direct : FileChannel.open(r.dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            dev.pgproof.io.RangeWriter out = new dev.pgproof.io.RangeWriter(ch, direct != null ? directBuffers.get() : null, r.alignment, start);
+            Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
+            for (int i = from; i < to; i++) {
+                BackupManifest.Chunk c = f.chunks().get(i);
                 if (c.sourceOffset() != null) {
                     Delta.Piece p = piece(f, c, objects, null);
                     out.write(p.bytes(), p.from(), (int) c.size());
-                    size += c.size();
                     progress.addBytes(c.size());
                     continue;
                 }
@@ -540,11 +694,14 @@ public final class Restore {
                 long n = 0;
                 Compression comp = compressionOf(c.key());
                 try (InputStream in = comp.decompress(storage.open(c.key()))) {
-                    int r;
-                    while ((r = in.read(buf)) > 0) {
-                        out.write(buf, 0, r);
-                        part.update(buf, 0, r);
-                        n += r;
+                    int got;
+                    while ((got = in.read(buf)) > 0) {
+                        if (n + got > c.size()) {
+                            throw corrupt(f, "stored chunk \"" + c.key() + "\" holds more than the " + c.size() + " bytes the manifest says");
+                        }
+                        out.write(buf, 0, got);
+                        part.update(buf, 0, got);
+                        n += got;
                     }
                 } catch (NoSuchFileException e) {
                     throw corrupt(f, "stored chunk \"" + c.key() + "\" is missing");
@@ -557,19 +714,36 @@ public final class Restore {
                 if (n != c.size() || !Hashes.hex(part.digest()).equals(c.sha256())) {
                     throw corrupt(f, "stored chunk \"" + c.key() + "\" does not match its checksum");
                 }
-                size += n;
                 progress.addBytes(n);
             }
-            if (size != f.size()) {
-                throw corrupt(f, "restored content has " + size + " bytes, the manifest says " + f.size());
+            out.finish();
+            if (r.partsLeft.decrementAndGet() == 0) {
+                ch.truncate(f.size());   // the padding of a direct write's last block, or a longer file that was there
+                setMode(r.dest, f.mode());
+                Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(f.mtime())));
+                ch.force(true);
+                progress.fileDone();
+                dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
             }
-            setMode(dest, f.mode());
-            Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
-            ch.force(true);
         }
-        progress.fileDone();
-        dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
     }
+
+    /** Opens a file being restored for direct writes; null when the file system refuses them (and it is not asked again). */
+    private FileChannel openDirect(Path dest) throws IOException {
+        if (directRefused) {
+            return null;
+        }
+        try {
+            return FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+        } catch (IOException | UnsupportedOperationException e) {
+            if (!directRefused) {
+                directRefused = true;
+                Log.debug("restore: direct I/O refused for \"%s\" (%s): writing through the page cache", dest, e.getMessage());
+            }
+            return null;
+        }
+    }
+
 
     /** A whole stored object, decompressed (objects are at most one chunk, 8 MiB). */
     private byte[] readObject(BackupManifest.FileEntry f, String key) {
