@@ -21,6 +21,7 @@ echo "pgbench scale $scale: data directory $mb MB, $(nproc) cores, jobs $jobs, l
 set_archive_command "$root/pgproof archive-push --cluster bench --repo $work/repo %p"
 as "$root/pgproof" init --cluster bench --repo "$work/repo" --pgdata "$work/data" >/dev/null 2>&1
 cat "$work/data/base"/*/* >/dev/null 2>&1 || true   # warm cache
+settle
 
 run() { # run NAME STOREDDIR CMD...: prints one line
   local name="$1" dir="$2"; shift 2

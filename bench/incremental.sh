@@ -28,6 +28,7 @@ pgbr_conf "start-fast=y" "process-max=2"
 set_archive_command "$work/pgbackrest-and-pgproof %p"
 echo "pgbench scale $scale: data directory $(( $(du -sb --exclude=pg_wal "$work/data" | cut -f1) / 1000000 )) MB; $(nproc) cores; load average $(load)"
 : > "$work/times"
+settle
 timed pgproof-full "$root/pgproof" backup --cluster bench --repo "$work/repo" --pgdata "$work/data" --start-fast --jobs 2
 timed pgbackrest-full $(pgbr --type=full backup)
 as $bin/pgbench -h "$work" -p "$port" -c 4 -j 2 -T "$secs" postgres > "$work/pgbench.out" 2>&1

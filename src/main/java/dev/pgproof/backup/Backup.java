@@ -449,7 +449,7 @@ public final class Backup {
             // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
             List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
             for (BackupManifest.FileEntry f : all) {
-                pgFiles.add(new PgBackupManifest.FileEntry(f.path(), f.size(), Instant.parse(f.mtime()), f.sha256()));
+                pgFiles.add(PgBackupManifest.FileEntry.withCrc32c(f.path(), f.size(), Instant.parse(f.mtime()), f.crc32c()));
             }
             byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
                     WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
@@ -490,9 +490,9 @@ public final class Backup {
             for (String[] d : scan.directories()) {
                 dirs.add(new BackupManifest.Directory(d[0], d[1]));
             }
-            // Format 2: some pieces are XOR-stored (xorKey); a format-1 reader would fail their checksums.
-            boolean xor = all.stream().anyMatch(f -> f.chunks().stream().anyMatch(c -> c.xorKey() != null));
-            BackupManifest m = new BackupManifest(xor ? 2 : RepoLayout.FORMAT, label, type, cluster.name(),
+            // Format 3: each file's whole checksum is its CRC-32C (crc32c), not its SHA-256; a reader of formats 1 and 2 (which
+            // also allows XOR-stored pieces) refuses the files as damaged, never restores them wrong.
+            BackupManifest m = new BackupManifest(MANIFEST_FORMAT, label, type, cluster.name(),
                     Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
                     cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                     stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
@@ -638,7 +638,7 @@ public final class Backup {
         }
         long segment = pages == null ? -1 : PageVerifier.segmentOf(f.path());
         PageVerifier.File pageFile = segment < 0 ? null : pages.file(f.source(), segment);
-        MessageDigest whole = Hashes.sha256();
+        java.util.zip.CRC32C whole = new java.util.zip.CRC32C();   // the whole file's checksum, as backup_manifest gives it
         List<Future<Window>> parts = new ArrayList<>();
         long offset = 0;
         BlockDelta.Prior priorFile = priorOf(f.path());
@@ -698,8 +698,8 @@ public final class Backup {
         }
         progress.fileDone();
         TestHooks.pause("backup-mid-copy", f.path());
-        return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(),
-                Hashes.hex(whole.digest()), chunks, inline, bad.isEmpty() ? null : bad, hashObject);
+        return new BackupManifest.FileEntry(f.path(), offset, Instant.ofEpochMilli(f.mtimeMillis()).toString(), f.mode(), null, chunks,
+                inline, bad.isEmpty() ? null : bad, hashObject, whole.getValue());
     }
 
     /**
@@ -708,6 +708,9 @@ public final class Backup {
      * file, so that no manifest (and no command's memory) grows with the cluster's size at 2 MB per GB.
      */
     static final int INLINE_HASHES = 64 * BlockDelta.HASH;
+
+    /** The format of the manifests this version writes (docs/repository-format.md). */
+    static final int MANIFEST_FORMAT = 3;
 
     /**
      * The prior backup's view of one file: its pieces, in file order, and its block hashes (read from
@@ -922,10 +925,11 @@ public final class Backup {
         try {
             String key = layout.dataChunk(label, path, 0, opt.compression());
             long stored = writeChunk(key, content, content.length);
-            String sha = Hashes.sha256Hex(content);
-            return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", sha,
-                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, sha)),
-                    BlockDelta.encode(BlockDelta.hashes(content, content.length, blockSize())));
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            crc.update(content);
+            return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", null,
+                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, Hashes.sha256Hex(content))),
+                    BlockDelta.encode(BlockDelta.hashes(content, content.length, blockSize())), null, null, crc.getValue());
         } catch (IOException e) {
             throw repoError(e);
         }

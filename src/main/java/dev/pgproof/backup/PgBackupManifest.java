@@ -47,9 +47,11 @@ public final class PgBackupManifest {
      * @param path         path relative to the data directory, with '/' separators
      * @param size         size in bytes
      * @param lastModified modification time; written to the second
-     * @param sha256Hex    SHA-256 of the contents in hex, or null for a file without a checksum
+     * @param algorithm    "SHA256" or "CRC32C", as PostgreSQL names them, or null for a file without a checksum
+     * @param checksumHex  the checksum in hex as the manifest holds it (a CRC-32C's four bytes little-endian, as
+     *                     PostgreSQL writes them on the machines it runs on), or null
      */
-    public record FileEntry(String path, long size, Instant lastModified, String sha256Hex) {
+    public record FileEntry(String path, long size, Instant lastModified, String algorithm, String checksumHex) {
         /** Checks the fields and normalizes the checksum to lowercase. */
         public FileEntry {
             Objects.requireNonNull(path, "path");
@@ -60,12 +62,35 @@ public final class PgBackupManifest {
             if (size < 0) {
                 throw new IllegalArgumentException("negative size " + size + " for \"" + path + "\"");
             }
-            if (sha256Hex != null) {
-                if (!SHA256_HEX.matcher(sha256Hex).matches()) {
-                    throw new IllegalArgumentException("not a SHA-256 hex digest for \"" + path + "\": \"" + sha256Hex + "\"");
-                }
-                sha256Hex = sha256Hex.toLowerCase(Locale.ROOT);
+            if ((algorithm == null) != (checksumHex == null)) {
+                throw new IllegalArgumentException("a checksum without its algorithm, or an algorithm without a checksum, for \"" + path + "\"");
             }
+            if (algorithm != null) {
+                Pattern form = HEX_OF.get(algorithm);
+                if (form == null) {
+                    throw new IllegalArgumentException("checksum algorithm \"" + algorithm + "\" for \"" + path + "\": only SHA256 and CRC32C are "
+                            + "supported");
+                }
+                if (!form.matcher(checksumHex).matches()) {
+                    throw new IllegalArgumentException("not a " + algorithm + " hex digest for \"" + path + "\": \"" + checksumHex + "\"");
+                }
+                checksumHex = checksumHex.toLowerCase(Locale.ROOT);
+            }
+        }
+
+        /** A file with the SHA-256 of its contents in hex (null: no checksum). */
+        public static FileEntry withSha256(String path, long size, Instant lastModified, String sha256Hex) {
+            return new FileEntry(path, size, lastModified, sha256Hex == null ? null : "SHA256", sha256Hex);
+        }
+
+        /** A file with the CRC-32C of its contents (null: no checksum), in hex as PostgreSQL writes it: its four bytes little-endian. */
+        public static FileEntry withCrc32c(String path, long size, Instant lastModified, Long crc32c) {
+            if (crc32c == null) {
+                return new FileEntry(path, size, lastModified, null, null);
+            }
+            int v = (int) (long) crc32c;
+            return new FileEntry(path, size, lastModified, "CRC32C", HEX.formatHex(new byte[] {(byte) v, (byte) (v >>> 8), (byte) (v >>> 16),
+                    (byte) (v >>> 24)}));
         }
 
         /**
@@ -85,8 +110,7 @@ public final class PgBackupManifest {
                     size += n;
                 }
             }
-            return new FileEntry(String.join("/", parts), size,
-                    Files.getLastModifiedTime(file).toInstant(), HEX.formatHex(sha.digest()));
+            return withSha256(String.join("/", parts), size, Files.getLastModifiedTime(file).toInstant(), HEX.formatHex(sha.digest()));
         }
     }
 
@@ -120,7 +144,8 @@ public final class PgBackupManifest {
     public static final int VERSION = 1;
 
     private static final HexFormat HEX = HexFormat.of();
-    private static final Pattern SHA256_HEX = Pattern.compile("[0-9a-fA-F]{64}");
+    private static final java.util.Map<String, Pattern> HEX_OF = java.util.Map.of("SHA256", Pattern.compile("[0-9a-fA-F]{64}"), "CRC32C",
+            Pattern.compile("[0-9a-fA-F]{8}"));
     private static final DateTimeFormatter LAST_MODIFIED =
             DateTimeFormatter.ofPattern("uuuu-MM-dd HH:mm:ss 'GMT'").withZone(ZoneOffset.UTC);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -148,8 +173,9 @@ public final class PgBackupManifest {
             appendJsonString(line, f.path());
             line.append(", \"Size\": ").append(f.size());
             line.append(", \"Last-Modified\": \"").append(LAST_MODIFIED.format(f.lastModified())).append('"');
-            if (f.sha256Hex() != null) {
-                line.append(", \"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"").append(f.sha256Hex()).append('"');
+            if (f.algorithm() != null) {
+                line.append(", \"Checksum-Algorithm\": \"").append(f.algorithm()).append("\", \"Checksum\": \"").append(f.checksumHex())
+                        .append('"');
             }
             line.append(" }");
             write(out, line.toString());
@@ -177,7 +203,7 @@ public final class PgBackupManifest {
     /**
      * Parses a manifest and verifies its Manifest-Checksum; {@code source} names it in error messages.
      * Versions 1 and 2 are read (version 2, from PostgreSQL 17, adds a System-Identifier that is
-     * ignored). File checksums must be SHA256 or absent.
+     * ignored). File checksums must be SHA256, CRC32C or absent.
      *
      * @throws IOException if the manifest is not valid JSON, lacks required keys, has a bad checksum,
      *                     uses another checksum algorithm, or names a path that is not UTF-8
@@ -221,17 +247,14 @@ public final class PgBackupManifest {
                 throw new IOException("file \"" + source + "\" has a bad Last-Modified for \"" + path + "\": \""
                         + lastModifiedText + "\"", e);
             }
-            String sha256 = null;
+            String algorithm = null;
+            String checksum = null;
             if (f.has("Checksum-Algorithm")) {
-                String algorithm = requireText(f, "Checksum-Algorithm", source);
-                if (!algorithm.equals("SHA256")) {
-                    throw new IOException("file \"" + source + "\" uses checksum algorithm \"" + algorithm
-                            + "\" for \"" + path + "\", only SHA256 is supported");
-                }
-                sha256 = requireText(f, "Checksum", source);
+                algorithm = requireText(f, "Checksum-Algorithm", source);
+                checksum = requireText(f, "Checksum", source);
             }
             try {
-                files.add(new FileEntry(path, size, lastModified, sha256));
+                files.add(new FileEntry(path, size, lastModified, algorithm, checksum));
             } catch (IllegalArgumentException e) {
                 throw new IOException("file \"" + source + "\" has a bad file entry: " + e.getMessage(), e);
             }

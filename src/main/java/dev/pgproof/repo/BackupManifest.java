@@ -113,19 +113,31 @@ public record BackupManifest(
     public record Tablespace(int oid, String location) {}
 
     /**
-     * One file: size and SHA-256 of the whole, the pieces it is stored in, in file order, and the
+     * One file: size and checksum of the whole, the pieces it is stored in, in file order, and the
      * hashes of its blocks (16 bytes of SHA-256 per block of the cluster's block size), which a later
      * incremental backup compares against: inline as base64 in {@code blockHashes} for a small file, in
      * their own object {@code blockHashObject} (raw bytes) for a large one, so that the manifest does
      * not grow with the cluster's size. {@code pageChecksumErrors} lists the pages whose data checksum
-     * failed (absent: none, or not verified).
+     * failed (absent: none, or not verified). The whole file's checksum is {@code crc32c} (format 3: the
+     * CRC-32C that backup_manifest also gives, cheap to compute as the file is read, while each piece keeps
+     * its SHA-256) or {@code sha256} (formats 1 and 2); exactly one is present.
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
-            List<BadPage> pageChecksumErrors, StoredRef blockHashObject) {
+            List<BadPage> pageChecksumErrors, StoredRef blockHashObject, Long crc32c) {
+        public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
+                List<BadPage> pageChecksumErrors, StoredRef blockHashObject) {
+            this(path, size, mtime, mode, sha256, chunks, blockHashes, pageChecksumErrors, blockHashObject, null);
+        }
+
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
                 List<BadPage> pageChecksumErrors) {
             this(path, size, mtime, mode, sha256, chunks, blockHashes, pageChecksumErrors, null);
+        }
+
+        /** A running check of the whole file's content against this entry's checksum: its CRC-32C, or an older entry's SHA-256. */
+        public WholeFile wholeFile() {
+            return new WholeFile(this);
         }
 
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes) {
@@ -156,6 +168,40 @@ public record BackupManifest(
                 keys.add(blockHashObject.key());
             }
             return keys;
+        }
+    }
+
+    /** The whole content of a file, fed in order, checked against its entry's CRC-32C (format 3) or SHA-256 (formats 1 and 2). */
+    public static final class WholeFile {
+        private final FileEntry f;
+        private final java.util.zip.CRC32C crc;
+        private final java.security.MessageDigest sha;
+        private long size;
+
+        WholeFile(FileEntry f) {
+            this.f = f;
+            this.crc = f.crc32c() != null ? new java.util.zip.CRC32C() : null;
+            this.sha = crc == null ? dev.pgproof.io.Hashes.sha256() : null;
+        }
+
+        public void update(byte[] b, int off, int len) {
+            if (crc != null) {
+                crc.update(b, off, len);
+            } else {
+                sha.update(b, off, len);
+            }
+            size += len;
+        }
+
+        /** Whether what was fed has the entry's size and checksum. */
+        public boolean matches() {
+            return size == f.size()
+                    && (crc != null ? crc.getValue() == f.crc32c() : f.sha256() != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(f.sha256()));
+        }
+
+        /** The checksum's name, for messages. */
+        public String algorithm() {
+            return crc != null ? "CRC-32C" : "SHA-256";
         }
     }
 

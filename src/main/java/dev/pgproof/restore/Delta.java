@@ -318,7 +318,7 @@ final class Delta {
      * Brings one file to the backup's content: each piece is read from the existing file and hashed;
      * a piece that differs is fetched (checked against its SHA-256), and the blocks of it that differ
      * are written. The file is cut to the backup's size and the whole is checked against the
-     * manifest's SHA-256. Returns whether anything was written.
+     * manifest's checksum of the file. Returns whether anything was written.
      */
     static boolean file(BackupManifest.FileEntry f, Path dest, Fetcher fetcher, byte[][] buffer, Stats st, dev.pgproof.util.Progress progress,
             java.util.function.Function<String, PgproofException> corrupt) throws IOException {
@@ -329,7 +329,7 @@ final class Delta {
         }
         List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
         pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
-        MessageDigest whole = Hashes.sha256();
+        BackupManifest.WholeFile whole = f.wholeFile();
         long position = 0;
         long written = 0;
         boolean changed = !existed;
@@ -385,8 +385,8 @@ final class Delta {
                 ch.truncate(f.size());
                 changed = true;
             }
-            if (position != f.size() || ch.size() != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256())) {
-                throw corrupt.apply("restored content does not match the manifest's size and SHA-256");
+            if (position != f.size() || ch.size() != f.size() || !whole.matches()) {
+                throw corrupt.apply("restored content does not match the manifest's size and " + whole.algorithm());
             }
             if (changed) {
                 ch.force(true);

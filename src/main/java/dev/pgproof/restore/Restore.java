@@ -624,7 +624,7 @@ public final class Restore {
          */
         private void cut(BackupManifest.FileEntry f) {
             List<BackupManifest.Chunk> pieces = f.chunks();
-            if (pieces.size() == 1 && !pieces.get(0).sha256().equals(f.sha256())) {
+            if (pieces.size() == 1 && f.sha256() != null && !pieces.get(0).sha256().equals(f.sha256())) {
                 throw corrupt(f, "the manifest's one piece of the file does not have the file's SHA-256");
             }
             long size = 0;

@@ -372,7 +372,7 @@ public final class Verifier {
     private TaskResult checkFile(BackupManifest m, BackupManifest.FileEntry f, String manifestKey) {
         String cluster = layout.cluster();
         List<Problem> out = new ArrayList<>();
-        MessageDigest whole = Hashes.sha256();
+        BackupManifest.WholeFile whole = f.wholeFile();
         long size = 0;
         long read = 0;
         boolean chunksOk = true;
@@ -493,9 +493,10 @@ public final class Verifier {
                 chunksOk = false;
             }
         }
-        if (chunksOk && (size != f.size() || !Hashes.hex(whole.digest()).equals(f.sha256()))) {
+        if (chunksOk && (size != f.size() || !whole.matches())) {
             out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, f.chunks().isEmpty() ? manifestKey : f.chunks().get(0).key(),
-                    "file \"" + f.path() + "\" of backup " + m.label() + ": its chunks together do not match the file's size and SHA-256 in the manifest"));
+                    "file \"" + f.path() + "\" of backup " + m.label() + ": its chunks together do not match the file's size and "
+                            + whole.algorithm() + " in the manifest"));
         }
         return new TaskResult(out, read);
     }

@@ -38,6 +38,8 @@ class PgBackupManifestTest {
 
     static Path backup;
     static byte[] original;
+    /** The manifest of a second pg_basebackup of the same cluster, with CRC-32C checksums (pg_basebackup's default). */
+    static Path crcBackup;
 
     @BeforeAll
     static void takeABaseBackup() throws Exception {
@@ -53,6 +55,9 @@ class PgBackupManifestTest {
                     .isEqualTo(Postgres.controldata(data).get("Database cluster state"));
             Postgres.runOk(work, "pg_basebackup", "-h", sockets.toString(), "-p", Integer.toString(port),
                     "-D", backup.toString(), "--manifest-checksums=SHA256", "--checkpoint=fast", "--no-sync");
+            crcBackup = work.resolve("crc-backup");
+            Postgres.runOk(work, "pg_basebackup", "-h", sockets.toString(), "-p", Integer.toString(port),
+                    "-D", crcBackup.toString(), "--manifest-checksums=CRC32C", "--checkpoint=fast", "--no-sync");
         } finally {
             Postgres.stop(data);
         }
@@ -63,7 +68,7 @@ class PgBackupManifestTest {
     void rendersPgBasebackupsOwnManifestByteForByte() throws IOException {
         Parsed parsed = PgBackupManifest.parse(original);
         assertThat(parsed.version()).isEqualTo(1);
-        assertThat(parsed.files()).hasSizeGreaterThan(100).allSatisfy(f -> assertThat(f.sha256Hex()).hasSize(64));
+        assertThat(parsed.files()).hasSizeGreaterThan(100).allSatisfy(f -> assertThat(f.checksumHex()).hasSize(64));
         assertThat(parsed.files()).extracting(FileEntry::path).contains("backup_label", "PG_VERSION", "global/pg_control");
         assertThat(parsed.walRanges()).hasSize(1);
         WalRange range = parsed.walRanges().get(0);
@@ -73,6 +78,22 @@ class PgBackupManifestTest {
         byte[] rendered = PgBackupManifest.render(parsed.files(), parsed.walRanges());
         assertThat(new String(rendered, StandardCharsets.UTF_8)).isEqualTo(new String(original, StandardCharsets.UTF_8));
         assertThat(rendered).isEqualTo(original);
+    }
+
+    /** What backup writes: each file's CRC-32C, rendered as pg_basebackup renders it (its bytes little-endian). */
+    @Test
+    void crc32cEntriesAreWhatPgBasebackupWrites() throws Exception {
+        byte[] manifest = Files.readAllBytes(crcBackup.resolve("backup_manifest"));
+        Parsed parsed = PgBackupManifest.parse(manifest);
+        assertThat(parsed.files()).hasSizeGreaterThan(100).allSatisfy(f -> assertThat(f.algorithm()).isEqualTo("CRC32C"));
+        List<FileEntry> ours = new ArrayList<>();
+        for (FileEntry f : parsed.files()) {
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            crc.update(Files.readAllBytes(crcBackup.resolve(f.path())));
+            ours.add(FileEntry.withCrc32c(f.path(), f.size(), f.lastModified(), crc.getValue()));
+        }
+        assertThat(ours).isEqualTo(parsed.files());
+        assertThat(PgBackupManifest.render(ours, parsed.walRanges())).isEqualTo(manifest);
     }
 
     @Test
@@ -160,8 +181,8 @@ class PgBackupManifestTest {
     void exactFormat() {
         String sha = "1cbca3ad69e3f5adbfa68e76c6fb01b89cddb2a86743d8ee71b56770a034d6e7";
         byte[] rendered = PgBackupManifest.render(
-                List.of(new FileEntry("backup_label", 226, Instant.parse("2026-11-25T18:00:00.999Z"), sha.toUpperCase()),
-                        new FileEntry("base/1/1259", 0, Instant.parse("1999-01-02T03:04:05Z"), null)),
+                List.of(FileEntry.withSha256("backup_label", 226, Instant.parse("2026-11-25T18:00:00.999Z"), sha.toUpperCase()),
+                        FileEntry.withSha256("base/1/1259", 0, Instant.parse("1999-01-02T03:04:05Z"), null)),
                 List.of(new WalRange(1, 0x2000028L, 0x2000100L), new WalRange(2, 0x1_0000_0000L, 0xAB_0000_00FFL)));
         String body = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n"
                 + "\"Files\": [\n"
@@ -189,9 +210,9 @@ class PgBackupManifestTest {
     @Test
     void roundTrip() throws IOException {
         List<FileEntry> files = List.of(
-                new FileEntry("PG_VERSION", 3, Instant.parse("2026-01-01T00:00:00Z"), sha256("15\n")),
-                new FileEntry("base/5/16384", 8192L * 1000, Instant.parse("2026-11-25T18:00:00.5Z"), sha256("x")),
-                new FileEntry("pg_tblspc/16400/PG_15_202209061/5/1 \"2\"\\é", 1L << 40, Instant.parse("2030-12-31T23:59:59Z"), null));
+                FileEntry.withSha256("PG_VERSION", 3, Instant.parse("2026-01-01T00:00:00Z"), sha256("15\n")),
+                FileEntry.withSha256("base/5/16384", 8192L * 1000, Instant.parse("2026-11-25T18:00:00.5Z"), sha256("x")),
+                FileEntry.withSha256("pg_tblspc/16400/PG_15_202209061/5/1 \"2\"\\é", 1L << 40, Instant.parse("2030-12-31T23:59:59Z"), null));
         List<WalRange> ranges = List.of(new WalRange(3, 0x5_0000_0028L, 0x5_0100_0000L), new WalRange(-1, 0, -1L));
         byte[] rendered = PgBackupManifest.render(files, ranges);
         Parsed parsed = PgBackupManifest.parse(rendered);
@@ -210,7 +231,7 @@ class PgBackupManifestTest {
         Path root = Files.createDirectories(tempDir.resolve("entry/root"));
         Path file = Files.writeString(Files.createDirectories(root.resolve("base/1")).resolve("2619"), "hello");
         Files.setLastModifiedTime(file, FileTime.from(Instant.parse("2026-11-25T18:00:00.123Z")));
-        assertThat(FileEntry.of(root, file)).isEqualTo(new FileEntry("base/1/2619", 5,
+        assertThat(FileEntry.of(root, file)).isEqualTo(FileEntry.withSha256("base/1/2619", 5,
                 Instant.parse("2026-11-25T18:00:00.123Z"), sha256("hello")));
     }
 
@@ -218,13 +239,13 @@ class PgBackupManifestTest {
     void rejectsBadEntries() {
         Instant t = Instant.EPOCH;
         assertThatThrownBy(() -> PgBackupManifest.render(
-                List.of(new FileEntry("a", 1, t, null), new FileEntry("a", 1, t, null)), List.of()))
+                List.of(FileEntry.withSha256("a", 1, t, null), FileEntry.withSha256("a", 1, t, null)), List.of()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("duplicate path");
-        assertThatThrownBy(() -> new FileEntry("/etc/passwd", 1, t, null)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new FileEntry("", 1, t, null)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new FileEntry("a", -1, t, null)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new FileEntry("a", 1, t, "abc")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> PgBackupManifest.render(List.of(new FileEntry("bad\ud800", 1, t, null)), List.of()))
+        assertThatThrownBy(() -> FileEntry.withSha256("/etc/passwd", 1, t, null)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> FileEntry.withSha256("", 1, t, null)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> FileEntry.withSha256("a", -1, t, null)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> FileEntry.withSha256("a", 1, t, "abc")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> PgBackupManifest.render(List.of(FileEntry.withSha256("bad\ud800", 1, t, null)), List.of()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not valid Unicode");
     }
 
@@ -232,10 +253,10 @@ class PgBackupManifestTest {
     void parseRejectsWhatItCannotRepresent() {
         String files = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n"
                 + "{ \"Path\": \"a\", \"Size\": 1, \"Last-Modified\": \"2026-11-25 18:00:00 GMT\", "
-                + "\"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"0badf00d\" }\n],\n\"WAL-Ranges\": [\n\n],\n";
+                + "\"Checksum-Algorithm\": \"SHA512\", \"Checksum\": \"0badf00d\" }\n],\n\"WAL-Ranges\": [\n\n],\n";
         assertThatThrownBy(() -> PgBackupManifest.parse(signed(files).getBytes(StandardCharsets.UTF_8), "/m"))
                 .isInstanceOf(IOException.class)
-                .hasMessage("file \"/m\" uses checksum algorithm \"CRC32C\" for \"a\", only SHA256 is supported");
+                .hasMessage("file \"/m\" has a bad file entry: checksum algorithm \"SHA512\" for \"a\": only SHA256 and CRC32C are supported");
         assertThatThrownBy(() -> PgBackupManifest.parse(
                 signed(files.replace("\": 1,\n", "\": 3,\n")).getBytes(StandardCharsets.UTF_8), "/m"))
                 .hasMessage("file \"/m\" has unsupported manifest version 3, supported: 1, 2");
@@ -259,7 +280,7 @@ class PgBackupManifestTest {
                 + "],\n\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }\n],\n";
         String hex = HexFormat.of().formatHex("base/é".getBytes(StandardCharsets.UTF_8));
         Parsed parsed = PgBackupManifest.parse(signed(String.format(template, hex)).getBytes(StandardCharsets.UTF_8));
-        assertThat(parsed.files()).containsExactly(new FileEntry("base/é", 1, Instant.parse("2026-11-25T18:00:00Z"), null));
+        assertThat(parsed.files()).containsExactly(FileEntry.withSha256("base/é", 1, Instant.parse("2026-11-25T18:00:00Z"), null));
         assertThat(parsed.walRanges()).containsExactly(new WalRange(1, 0x2000028L, 0x2000100L));
         assertThatThrownBy(() -> PgBackupManifest.parse(
                 signed(String.format(template, "62ff")).getBytes(StandardCharsets.UTF_8), "/m"))

@@ -9,10 +9,7 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -118,15 +115,15 @@ class DeltaRestoreIT {
         Path tampered = x.resolve(coldFile);
         long size = Files.size(tampered);
         FileTime mtime = Files.getLastModifiedTime(tampered);
-        String expected = manifestSha(full, coldFile);
-        assertThat(sha256(tampered)).as("the cold table's file in the copy is still the backup's").isEqualTo(expected);
+        long expected = manifestCrc32c(full, coldFile);
+        assertThat(crc32c(tampered)).as("the cold table's file in the copy is still the backup's").isEqualTo(expected);
         try (RandomAccessFile f = new RandomAccessFile(tampered.toFile(), "rw")) {
             f.seek(size / 2 + 100);
             f.write(new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
         }
         Files.setLastModifiedTime(tampered, mtime);
         assertThat(Files.size(tampered)).isEqualTo(size);
-        assertThat(sha256(tampered)).isNotEqualTo(expected);
+        assertThat(crc32c(tampered)).isNotEqualTo(expected);
         Path stray = x.resolve(coldFile).resolveSibling("stray.txt");
         Files.writeString(stray, "not PostgreSQL's");
         Path strayDir = Files.createDirectories(x.resolve("leftover/deeper"));
@@ -166,7 +163,7 @@ class DeltaRestoreIT {
         assertThat(created).as("files created: global/pg_control, backup_label (the dropped table's file too, unless its truncated tombstone remained)").isGreaterThanOrEqualTo(2);
         assertThat(removed).as("files removed: the new table's, the strays, postmaster.pid, WAL").isGreaterThanOrEqualTo(5);
         assertThat(removedDirs).as("leftover and leftover/deeper").isGreaterThanOrEqualTo(2);
-        assertThat(sha256(tampered)).as("the tampered file is the backup's again").isEqualTo(expected);
+        assertThat(crc32c(tampered)).as("the tampered file is the backup's again").isEqualTo(expected);
         assertThat(stray).doesNotExist();
         assertThat(tsStray).doesNotExist();
         assertThat(x.resolve("pg_tblspc/" + tsOid).toRealPath()).isEqualTo(restores.resolve("x-ts").toRealPath());
@@ -215,7 +212,7 @@ class DeltaRestoreIT {
         assertThat(mi.find()).as(ri.stderr()).isTrue();
         // The run cut short did the files: what is left is pg_control, backup_label and the recovery settings.
         assertThat(Long.parseLong(mi.group(2))).as("files unchanged after the run cut short").isGreaterThanOrEqualTo(Long.parseLong(mi.group(1)) - 3);
-        assertThat(sha256(x.resolve(coldFile))).isEqualTo(manifestSha(incr, coldFile));
+        assertThat(crc32c(x.resolve(coldFile))).isEqualTo(manifestCrc32c(incr, coldFile));
         PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", x.toString()), null, null)
                 .assertOk("pg_verifybackup after the delta restore of the incremental");
         copy.start();
@@ -283,22 +280,22 @@ class DeltaRestoreIT {
                 "--type", type).assertOk("backup --type " + type).stdout().strip();
     }
 
-    private String manifestSha(String label, String path) throws IOException {
+    /** The CRC-32C the backup's manifest gives the file (its whole checksum). */
+    private long manifestCrc32c(String label, String path) throws IOException {
         JsonNode m = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(label));
         for (JsonNode f : m.path("files")) {
             if (f.path("path").asText().equals(path)) {
-                return f.path("sha256").asText();
+                assertThat(f.has("crc32c")).as(path + " in the manifest of " + label + " has its CRC-32C").isTrue();
+                return f.path("crc32c").asLong();
             }
         }
         throw new AssertionError(path + " is not in the manifest of " + label);
     }
 
-    private static String sha256(Path p) throws IOException {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
+    private static long crc32c(Path p) throws IOException {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(Files.readAllBytes(p));
+        return crc.getValue();
     }
 
     /** The pid of a process that has exited. */

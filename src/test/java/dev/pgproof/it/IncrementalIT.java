@@ -181,7 +181,7 @@ class IncrementalIT {
                 }
             }
         }
-        assertThat(m3.path("format").asInt()).isEqualTo(2);
+        assertThat(m3.path("format").asInt()).isEqualTo(3);
         // A large file's block hashes are in their own object, not in the manifest; verify names it when it is gone.
         String hashKey = null;
         for (JsonNode f : m3.path("files")) {

@@ -126,6 +126,29 @@ class DeltaTest {
                 .hasMessage("restored content does not match the manifest's size and SHA-256");
     }
 
+    /** Format 3: the whole file is checked against its CRC-32C (the manifest has no whole-file SHA-256). */
+    @Test
+    void aFormat3FileIsCheckedAgainstItsCrc32c() throws IOException {
+        byte[] content = random(3 * BLOCK + 7, 7);
+        BackupManifest.FileEntry f = whole(content);
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(content);
+        BackupManifest.FileEntry right = withCrc32c(f, crc.getValue());
+        byte[] damaged = content.clone();
+        damaged[BLOCK + 3] ^= 1;
+        Path dest = write("f", damaged);
+        assertThat(run(right, dest, new Delta.Stats())).isTrue();
+        assertThat(Files.readAllBytes(dest)).isEqualTo(content);
+
+        BackupManifest.FileEntry wrong = withCrc32c(f, crc.getValue() ^ 1);
+        assertThatThrownBy(() -> run(wrong, dest, new Delta.Stats())).isInstanceOf(PgproofException.class)
+                .hasMessage("restored content does not match the manifest's size and CRC-32C");
+    }
+
+    private static BackupManifest.FileEntry withCrc32c(BackupManifest.FileEntry f, long crc) {
+        return new BackupManifest.FileEntry(f.path(), f.size(), f.mtime(), f.mode(), null, f.chunks(), null, null, null, crc);
+    }
+
     /** Runs Delta.file for a file stored as one whole object, which is the content the manifest entry was made of. */
     private boolean run(BackupManifest.FileEntry f, Path dest, Delta.Stats st) throws IOException {
         byte[] obj = objects.get(f.chunks().get(0).sha256());
