@@ -3,6 +3,7 @@ package dev.pgproof.backup;
 import dev.pgproof.cluster.LiveCluster;
 import dev.pgproof.io.Compression;
 import dev.pgproof.io.CountingOutputStream;
+import dev.pgproof.io.BlockTreeHash;
 import dev.pgproof.io.Hashes;
 import dev.pgproof.io.Xor;
 import dev.pgproof.repo.BackupCatalog;
@@ -24,7 +25,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -211,25 +211,40 @@ public final class Backup {
         }
     }
 
-    /** Whether a chunk an interrupted run stored under {@code key} holds exactly these bytes (decompressed and hashed). */
-    private boolean storedMatches(String key, byte[] buf, int n, String sha) {
-        if (!leftovers.containsKey(key)) {
+    /** Whether the chunk an interrupted run stored under the piece's key holds exactly the piece (decompressed and hashed). */
+    private boolean storedMatches(BackupManifest.Chunk piece) {
+        if (!leftovers.containsKey(piece.key())) {
             return false;
         }
-        MessageDigest md = Hashes.sha256();
-        long len = 0;
-        try (InputStream in = opt.compression().decompress(storage.open(key))) {
+        BackupManifest.PieceCheck check = piece.check();
+        try (InputStream in = opt.compression().decompress(storage.open(piece.key()))) {
             byte[] b = new byte[1 << 16];
             int r;
             while ((r = in.read(b)) > 0) {
-                md.update(b, 0, r);
-                len += r;
+                check.update(b, 0, r);
             }
         } catch (IOException | RuntimeException e) {
-            Log.debug("stored chunk %s of the interrupted backup is unreadable (%s): copying it again", key, e.getMessage());
+            Log.debug("stored chunk %s of the interrupted backup is unreadable (%s): copying it again", piece.key(), e.getMessage());
             return false;
         }
-        return len == n && Hashes.hex(md.digest()).equals(sha);
+        return check.matches();
+    }
+
+    /** A piece's checksums (manifest format 3): the SHA-256 of its blocks' hashes, and its CRC-32C. */
+    private record Sums(String blocksSha256, long crc32c) {}
+
+    /**
+     * The checksums of buf[from, from + len), from the window's block hashes (hashes, whose first block starts at buf[0]):
+     * with 8 KiB blocks, the blocks' SHA-256 of the piece costs one SHA-256 of its block hashes, not a pass over its bytes.
+     */
+    private Sums sums(byte[] buf, int from, int len, byte[] hashes) {
+        int bs = blockSize();
+        String tree = bs == BlockTreeHash.LEAF
+                ? BlockTreeHash.ofLeaves(hashes, from / bs * BlockDelta.HASH, (len + bs - 1) / bs * BlockDelta.HASH)
+                : BlockTreeHash.of(buf, from, len);
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(buf, from, len);
+        return new Sums(tree, crc.getValue());
     }
 
     /**
@@ -811,11 +826,9 @@ public final class Backup {
     private Window storeRuns(String key, long fileOffset, byte[] buf, int n, byte[] hashes, List<BackupManifest.BadPage> bad,
             List<BlockDelta.Run> runs, Map<String, BlockDelta.Base> bases, Progress progress) throws IOException {
         if (runs == null || (runs.size() == 1 && runs.get(0).changed() && runs.get(0).xorKey() == null) || n == 0) {
-            MessageDigest part = Hashes.sha256();
-            part.update(buf, 0, n);
-            String sha = Hashes.hex(part.digest());
+            Sums sums = sums(buf, 0, n, hashes);
             long storedSize;
-            if (storedMatches(key, buf, n, sha)) {
+            if (storedMatches(new BackupManifest.Chunk(key, fileOffset, n, 0, null, null, null, null, sums.blocksSha256(), sums.crc32c()))) {
                 storedSize = leftovers.get(key);
                 reusedChunks.incrementAndGet();
                 reusedBytes.addAndGet(n);
@@ -823,7 +836,8 @@ public final class Backup {
                 storedSize = writeChunk(key, buf, n);
             }
             progress.addBytes(n);
-            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, sha)), hashes, bad);
+            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, null, null, null, null, sums.blocksSha256(),
+                    sums.crc32c())), hashes, bad);
         }
         long storedSize = 0;
         if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
@@ -851,17 +865,15 @@ public final class Backup {
         List<BackupManifest.Chunk> pieces = new ArrayList<>();
         boolean first = true;
         for (BlockDelta.Run r : runs) {
-            MessageDigest part = Hashes.sha256();
-            part.update(buf, r.bufOffset(), r.length());
-            String sha = Hashes.hex(part.digest());
+            Sums sums = sums(buf, r.bufOffset(), r.length(), hashes);
             Long xorOffset = r.xorKey() == null ? null : r.xorOffset();
             if (r.changed()) {
-                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, sha, r.changesOffset(),
-                        r.xorKey(), xorOffset));
+                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, null, r.changesOffset(),
+                        r.xorKey(), xorOffset, sums.blocksSha256(), sums.crc32c()));
                 first = false;
             } else {
-                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, sha, r.refOffset(), r.xorKey(),
-                        xorOffset));
+                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, null, r.refOffset(), r.xorKey(),
+                        xorOffset, sums.blocksSha256(), sums.crc32c()));
             }
         }
         progress.addBytes(n);
@@ -925,11 +937,11 @@ public final class Backup {
         try {
             String key = layout.dataChunk(label, path, 0, opt.compression());
             long stored = writeChunk(key, content, content.length);
-            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-            crc.update(content);
+            byte[] hashes = BlockDelta.hashes(content, content.length, blockSize());
+            Sums sums = sums(content, 0, content.length, hashes);
             return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", null,
-                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, Hashes.sha256Hex(content))),
-                    BlockDelta.encode(BlockDelta.hashes(content, content.length, blockSize())), null, null, crc.getValue());
+                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, null, null, null, null, sums.blocksSha256(), sums.crc32c())),
+                    BlockDelta.encode(hashes), null, null, sums.crc32c());
         } catch (IOException e) {
             throw repoError(e);
         }

@@ -17,7 +17,7 @@ import java.util.List;
  * map is not WAL-logged, and a new timeline reuses LSNs.
  */
 final class BlockDelta {
-    static final int HASH = 16;
+    static final int HASH = dev.pgproof.io.BlockTreeHash.LEAF_HASH;
 
     private BlockDelta() {}
 

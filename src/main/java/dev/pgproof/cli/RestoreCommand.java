@@ -85,6 +85,7 @@ final class RestoreCommand implements Callable<Integer> {
         Context ctx = new Context(s);
         Storage storage = ctx.storage();
         ClusterIdentity pinned = ctx.pinned(storage);
+        Log.timing("repository opened, cluster pin read");
         Restore restore = new Restore(storage, ctx.layout());
         ZoneId zone = ZoneId.of("UTC");
         List<BackupManifest> complete;
@@ -99,6 +100,7 @@ final class RestoreCommand implements Callable<Integer> {
                 }
             }
             complete.sort(BackupCatalog.BY_STOP_TIME);
+            Log.timing("catalog read: %d complete backups", complete.size());
             if (!complete.isEmpty()) {
                 zone = Restore.zoneOf(complete.get(complete.size() - 1));
             }
@@ -111,6 +113,7 @@ final class RestoreCommand implements Callable<Integer> {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }
         BackupManifest m = restore.choose(set, rt, complete);
+        Log.timing("backup chosen, its manifest read");
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
                 m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
         boolean over = delta && restore.deltaApplies(dest, m);

@@ -213,18 +213,42 @@ public record BackupManifest(
      * With {@code xorKey}, the stored bytes are the piece XOR an earlier version of the same blocks: the
      * piece is those bytes XOR the {@code size} bytes at {@code xorOffset} of the decompressed object
      * {@code xorKey} (never itself an XOR piece). A block changed by a few bytes then stores as almost
-     * all zeros. {@code sha256} is always that of the piece's own (resolved) bytes.
+     * all zeros. The checksums are always those of the piece's own (resolved) bytes: in format 3,
+     * {@code blocksSha256} (a {@link dev.pgproof.io.BlockTreeHash}: the SHA-256 of the 16-byte SHA-256
+     * prefixes of its 8 KiB blocks) and {@code crc32c}; in formats 1 and 2, {@code sha256} (of the bytes).
      * {@code storedSize} counts what this backup stored for the piece (0 for a reference).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset, String xorKey,
-            Long xorOffset) {
+            Long xorOffset, String blocksSha256, Long crc32c) {
         public Chunk(String key, long offset, long size, long storedSize, String sha256) {
             this(key, offset, size, storedSize, sha256, null, null, null);
         }
 
         public Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset) {
             this(key, offset, size, storedSize, sha256, sourceOffset, null, null);
+        }
+
+        public Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset, String xorKey, Long xorOffset) {
+            this(key, offset, size, storedSize, sha256, sourceOffset, xorKey, xorOffset, null, null);
+        }
+
+        /**
+         * A running check of the piece's bytes against its strongest checksum: its blocks' SHA-256 (format 3) or its
+         * SHA-256 (formats 1 and 2). What verify, a delta restore comparing a file already there, and a resumed backup
+         * reusing an object check.
+         */
+        public PieceCheck check() {
+            return new PieceCheck(this, false);
+        }
+
+        /**
+         * A running check of the piece's bytes against its cheapest checksum: its CRC-32C (format 3), else its SHA-256.
+         * What a restore checks each piece it writes against: the piece was stored with that checksum beside its SHA-256,
+         * and the CRC-32C finds any damage to it (as pg_verifybackup's default does) at a small part of the cost.
+         */
+        public PieceCheck quickCheck() {
+            return new PieceCheck(this, true);
         }
 
         /**
@@ -244,6 +268,50 @@ public record BackupManifest(
                 dev.pgproof.io.Xor.apply(out, base, (int) (long) xorOffset);
             }
             return out;
+        }
+    }
+
+    /** The bytes of one piece, fed in order, checked against its size and one of its checksums. */
+    public static final class PieceCheck {
+        private final Chunk c;
+        private final java.util.zip.CRC32C crc;
+        private final dev.pgproof.io.BlockTreeHash tree;
+        private final java.security.MessageDigest sha;
+        private long size;
+
+        PieceCheck(Chunk c, boolean quick) {
+            this.c = c;
+            this.crc = quick && c.crc32c() != null ? new java.util.zip.CRC32C() : null;
+            this.tree = crc == null && c.blocksSha256() != null ? new dev.pgproof.io.BlockTreeHash() : null;
+            this.sha = crc == null && tree == null ? dev.pgproof.io.Hashes.sha256() : null;
+        }
+
+        public void update(byte[] b, int off, int len) {
+            if (crc != null) {
+                crc.update(b, off, len);
+            } else if (tree != null) {
+                tree.update(b, off, len);
+            } else {
+                sha.update(b, off, len);
+            }
+            size += len;
+        }
+
+        /** Whether what was fed has the piece's size and checksum; ends this check. */
+        public boolean matches() {
+            if (size != c.size()) {
+                return false;
+            }
+            if (crc != null) {
+                return crc.getValue() == c.crc32c();
+            }
+            return tree != null ? tree.hex().equals(c.blocksSha256()) : c.sha256() != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(c.sha256());
+        }
+
+        /** Whether b[off, off + len) is the piece. */
+        public boolean matches(byte[] b, int off, int len) {
+            update(b, off, len);
+            return matches();
         }
     }
 

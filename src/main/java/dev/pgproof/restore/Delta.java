@@ -20,7 +20,6 @@ import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -344,9 +343,7 @@ final class Delta {
                 }
                 byte[] cur = buffer[0];
                 int got = existed ? readAt(ch, c.offset(), cur, len) : 0;
-                MessageDigest part = Hashes.sha256();
-                part.update(cur, 0, got);
-                if (got == len && Hashes.hex(part.digest()).equals(c.sha256())) {
+                if (got == len && c.check().matches(cur, 0, got)) {
                     whole.update(cur, 0, len);
                 } else {
                     Piece piece = fetcher.fetch(f, c);

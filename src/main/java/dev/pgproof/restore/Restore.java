@@ -27,7 +27,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
@@ -454,11 +453,9 @@ public final class Restore {
         return obj;
     }
 
-    /** Checks the piece's bytes at bytes[from, from + size) against its SHA-256. */
+    /** Checks the piece's bytes at bytes[from, from + size) against its checksum (its CRC-32C, or an older backup's SHA-256). */
     private void checkPiece(BackupManifest.FileEntry f, BackupManifest.Chunk c, byte[] bytes, int from) {
-        MessageDigest part = Hashes.sha256();
-        part.update(bytes, from, (int) c.size());
-        if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+        if (!c.quickCheck().matches(bytes, from, (int) c.size())) {
             long at = c.sourceOffset() == null ? 0 : c.sourceOffset();
             throw corrupt(f, "bytes " + at + " to " + (at + c.size()) + " of stored object \"" + c.key() + "\""
                     + (c.xorKey() == null ? "" : " (XOR-stored against \"" + c.xorKey() + "\")") + " do not match their checksum");
@@ -690,7 +687,7 @@ public final class Restore {
                     progress.addBytes(c.size());
                     continue;
                 }
-                MessageDigest part = Hashes.sha256();
+                BackupManifest.PieceCheck part = c.quickCheck();
                 long n = 0;
                 Compression comp = compressionOf(c.key());
                 try (InputStream in = comp.decompress(storage.open(c.key()))) {
@@ -711,7 +708,7 @@ public final class Restore {
                     }
                     throw corrupt(f, "stored chunk \"" + c.key() + "\" cannot be read: " + e.getMessage());
                 }
-                if (n != c.size() || !Hashes.hex(part.digest()).equals(c.sha256())) {
+                if (!part.matches()) {
                     throw corrupt(f, "stored chunk \"" + c.key() + "\" does not match its checksum");
                 }
                 progress.addBytes(n);

@@ -24,7 +24,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -364,8 +363,30 @@ public final class Verifier {
         return bytes.get();
     }
 
+    /** A piece's bytes checked against every checksum it records: the strong one verify vouches for, and the one restore checks. */
+    private static final class Checks {
+        private final BackupManifest.PieceCheck strong;
+        private final BackupManifest.PieceCheck quick;
+
+        Checks(BackupManifest.Chunk c) {
+            strong = c.check();
+            quick = c.crc32c() != null ? c.quickCheck() : null;
+        }
+
+        void update(byte[] b, int off, int len) {
+            strong.update(b, off, len);
+            if (quick != null) {
+                quick.update(b, off, len);
+            }
+        }
+
+        boolean match() {
+            return strong.matches() & (quick == null || quick.matches());
+        }
+    }
+
     /**
-     * Reads every chunk of one file, checking each against its size and SHA-256, then the whole file.
+     * Reads every chunk of one file, checking each against its size and checksums, then the whole file.
      * The listed (stored) size is not compared with the manifest's: an encrypted repository lists
      * ciphertext sizes; any damage shows in the decompressed content anyway.
      */
@@ -447,18 +468,18 @@ public final class Verifier {
                     chunksOk = false;
                     continue;
                 }
-                MessageDigest part = Hashes.sha256();
+                Checks part = new Checks(c);
                 part.update(obj, (int) from, (int) c.size());
                 whole.update(obj, (int) from, (int) c.size());
                 size += c.size();
-                if (!Hashes.hex(part.digest()).equals(c.sha256())) {
+                if (!part.match()) {
                     out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": bytes " + from + " to " + (from + c.size())
                             + " of the stored object do not match their checksum"));
                     chunksOk = false;
                 }
                 continue;
             }
-            MessageDigest part = Hashes.sha256();
+            Checks part = new Checks(c);
             long n = 0;
             Compression comp = Compression.byExtension(c.key().substring(c.key().lastIndexOf('.') + 1));
             if (comp == null) {
@@ -486,10 +507,9 @@ public final class Verifier {
             }
             read += n;
             size += n;
-            String sha = Hashes.hex(part.digest());
-            if (n != c.size() || !sha.equals(c.sha256())) {
+            if (n != c.size() || !part.match()) {
                 out.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, c.key(), where + ": stored chunk does not match its checksum ("
-                        + n + " bytes with SHA-256 " + sha + ", the manifest says " + c.size() + " bytes with " + c.sha256() + ")"));
+                        + n + " bytes, the manifest says " + c.size() + ")"));
                 chunksOk = false;
             }
         }
