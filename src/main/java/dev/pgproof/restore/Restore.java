@@ -497,20 +497,20 @@ public final class Restore {
             for (int i = 0; i < jobs; i++) {
                 workers.add(pool.submit(() -> {
                     byte[][] buf = {new byte[0]};
-                    while (true) {
-                        Task t;
-                        synchronized (source) {
-                            if (failed.get() || !source.hasNext()) {
-                                return null;
+                    try {
+                        while (true) {
+                            Task t;
+                            synchronized (source) {
+                                if (failed.get() || !source.hasNext()) {   // making the next task checks its file's manifest entry
+                                    return null;
+                                }
+                                t = source.next();
                             }
-                            t = source.next();
-                        }
-                        try {
                             t.run(buf);
-                        } catch (IOException | RuntimeException | Error e) {
-                            failed.set(true);
-                            throw e;
                         }
+                    } catch (IOException | RuntimeException | Error e) {
+                        failed.set(true);
+                        throw e;
                     }
                 }));
             }
