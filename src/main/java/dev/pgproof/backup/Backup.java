@@ -508,8 +508,9 @@ public final class Backup {
             for (String[] d : scan.directories()) {
                 dirs.add(new BackupManifest.Directory(d[0], d[1]));
             }
-            // Format 3: each file's whole checksum is its CRC-32C (crc32c), not its SHA-256; a reader of formats 1 and 2 (which
-            // also allows XOR-stored pieces) refuses the files as damaged, never restores them wrong.
+            // Format 3: a file's whole checksum is its CRC-32C, a piece's are the SHA-256 of its blocks' hashes and its CRC-32C
+            // (docs/repository-format.md); a reader of formats 1 and 2 finds no sha256 and refuses the files as damaged, never
+            // restores them wrong.
             BackupManifest m = new BackupManifest(MANIFEST_FORMAT, label, type, cluster.name(),
                     Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),
                     cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),

@@ -563,17 +563,17 @@ public final class Restore {
     private static final int DIRECT_BUFFER = 1 << 20;
     private final ThreadLocal<java.nio.ByteBuffer> directBuffers = ThreadLocal.withInitial(
             () -> dev.pgproof.io.RangeWriter.alignedBuffer(DIRECT_BUFFER, DIRECT_ALIGNMENT_MAX));
-    /** The alignment direct writes need under each directory restored into (tablespaces may be other file systems); 0: none. */
+    /** The alignment direct writes need in each directory restored into (a tablespace may be another file system); 0: none. */
     private final Map<Path, Integer> alignments = new java.util.concurrent.ConcurrentHashMap<>();
     /** Set when a file system refused a direct open: every later file is written through the page cache. */
     private volatile boolean directRefused;
 
     /**
-     * The alignment direct writes need under root (its file store's block size), or 0 when they are not used there: a
-     * block size that is not a power of two dividing the job's buffer, or a file store that cannot say.
+     * The alignment direct writes need in dir (its file store's block size), or 0 when they are not used there: a block
+     * size that is not a power of two dividing the job's buffer, or a file store that cannot say.
      */
-    private int alignmentUnder(Path root) {
-        return alignments.computeIfAbsent(root, r -> {
+    private int alignmentIn(Path dir) {
+        return alignments.computeIfAbsent(dir, r -> {
             try {
                 long b = Files.getFileStore(r).getBlockSize();
                 return b > 0 && b <= DIRECT_ALIGNMENT_MAX && Long.bitCount(b) == 1 ? (int) b : 0;
@@ -621,8 +621,9 @@ public final class Restore {
          */
         private void cut(BackupManifest.FileEntry f) {
             List<BackupManifest.Chunk> pieces = f.chunks();
-            if (pieces.size() == 1 && f.sha256() != null && !pieces.get(0).sha256().equals(f.sha256())) {
-                throw corrupt(f, "the manifest's one piece of the file does not have the file's SHA-256");
+            if (pieces.size() == 1 && !java.util.Objects.equals(f.sha256() != null ? pieces.get(0).sha256() : pieces.get(0).crc32c(),
+                    f.sha256() != null ? f.sha256() : f.crc32c())) {
+                throw corrupt(f, "the manifest's one piece of the file does not have the file's checksum");
             }
             long size = 0;
             List<int[]> ranges = new ArrayList<>();
@@ -648,7 +649,7 @@ public final class Restore {
                 ranges.add(new int[] {0, 0});
             }
             Path dest = resolve(target, ts, f.path());
-            int alignment = directRefused ? 0 : alignmentUnder(f.path().startsWith("pg_tblspc/") ? dest.getParent() : target);
+            int alignment = directRefused ? 0 : alignmentIn(dest.getParent());
             for (BackupManifest.Chunk c : pieces) {
                 if (alignment > 0 && c.offset() % alignment != 0) {
                     alignment = 0;   // a piece that starts within a block (block sizes under the alignment): not written direct

@@ -503,6 +503,43 @@ class FaultsIT {
         assertThat(lastFsync.get(dest.resolve("global").toString())).as("fsync of global/ after pg_control").isGreaterThan(control);
     }
 
+    /**
+     * A stored chunk of a backup whose bytes still decompress, but to other content (one byte of the relation flipped and
+     * the object compressed again): restore refuses it by the piece's CRC-32C, naming the chunk, and verify reports it.
+     */
+    @Test
+    @Order(9)
+    void aChunkThatDecompressesToOtherBytesIsRefusedByRestoreAndReportedByVerify() throws Exception {
+        List<String> labels = Pgproof.labels(info().get("backups"));
+        String label = labels.get(labels.size() - 1);
+        Path damaged = base.resolve("repo-flipped");
+        PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path object;
+        try (Stream<Path> s = Files.walk(damaged.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data"))) {
+            object = s.filter(p -> p.toString().endsWith(".zst")).max(java.util.Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
+        }
+        byte[] content;
+        try (var in = new com.github.luben.zstd.ZstdInputStream(Files.newInputStream(object))) {
+            content = in.readAllBytes();
+        }
+        content[content.length / 2] ^= 0x01;
+        try (var out = new com.github.luben.zstd.ZstdOutputStream(Files.newOutputStream(object), 3)) {
+            out.write(content);
+        }
+        String key = damaged.relativize(object).toString();
+
+        Path dest = base.resolve("restore-flipped");
+        PgCluster.ProcessResult r = PgCluster.runAsOwner(Pgproof.command("restore", "--cluster", CLUSTER, "--repo", damaged.toString(),
+                "--pgdata", dest.toString(), "--set", label, "--archive-mode", "off"), Map.of(), work, Duration.ofMinutes(3));
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(10);
+        assertThat(r.stderr()).contains("\": stored chunk \"" + key + "\" does not match its checksum");
+        assertThat(dest.resolve("global/pg_control")).doesNotExist();
+
+        PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", damaged.toString(), "--cluster", CLUSTER);
+        assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isEqualTo(10);
+        assertThat(v.stdout()).contains("[backup-corrupt] " + key + ": ").contains("stored chunk does not match its checksum");
+    }
+
     // ------------------------------------------------------------------ helpers: pgproof
 
     private PgCluster.ProcessResult backup() {
