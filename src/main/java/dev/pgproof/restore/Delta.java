@@ -14,7 +14,6 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
@@ -23,7 +22,6 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -314,80 +312,75 @@ final class Delta {
     }
 
     /**
-     * Brings one file to the backup's content: each piece is read from the existing file and hashed;
-     * a piece that differs is fetched (checked against its SHA-256), and the blocks of it that differ
-     * are written. The file is cut to the backup's size and the whole is checked against the
-     * manifest's checksum of the file. Returns whether anything was written.
+     * Brings pieces [from, to) of a file (in file order, covering their range) to the backup's content: each is read
+     * from the file and compared with the backup by its strongest checksum (the SHA-256 of its blocks' hashes; an older
+     * backup's SHA-256 of its bytes); a piece that differs is fetched (checked against its checksum) and only its 8 KiB
+     * blocks that differ are written. Returns the bytes written. Parts of one file may run on several jobs at once;
+     * {@link #finish} ends the file.
      */
-    static boolean file(BackupManifest.FileEntry f, Path dest, Fetcher fetcher, byte[][] buffer, Stats st, dev.pgproof.util.Progress progress,
-            java.util.function.Function<String, PgproofException> corrupt) throws IOException {
-        Files.createDirectories(dest.getParent());
-        boolean existed = Files.isRegularFile(dest, LinkOption.NOFOLLOW_LINKS);
-        if (existed && !Files.isWritable(dest)) {
-            Restore.setMode(dest, "0600");
-        }
-        List<BackupManifest.Chunk> pieces = new ArrayList<>(f.chunks());
-        pieces.sort(Comparator.comparingLong(BackupManifest.Chunk::offset));
-        BackupManifest.WholeFile whole = f.wholeFile();
-        long position = 0;
+    static long pieces(BackupManifest.FileEntry f, FileChannel ch, int from, int to, boolean existed, Fetcher fetcher, byte[][] buffer,
+            Stats st, dev.pgproof.util.Progress progress) throws IOException {
         long written = 0;
-        boolean changed = !existed;
-        try (FileChannel ch = FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            for (BackupManifest.Chunk c : pieces) {
-                if (c.offset() != position || c.size() < 0 || c.size() > Integer.MAX_VALUE - 16) {
-                    throw corrupt.apply("the manifest's pieces do not cover the file in order (piece at " + c.offset() + ", expected " + position + ")");
-                }
-                int len = (int) c.size();
-                if (buffer[0].length < len) {
-                    buffer[0] = new byte[len];
-                }
-                byte[] cur = buffer[0];
-                int got = existed ? readAt(ch, c.offset(), cur, len) : 0;
-                if (got == len && c.check().matches(cur, 0, got)) {
-                    whole.update(cur, 0, len);
-                } else {
-                    Piece piece = fetcher.fetch(f, c);
-                    byte[] obj = piece.bytes();
-                    int from = piece.from();
-                    for (int b = 0; b < len;) {
-                        int n = Math.min(BLOCK, len - b);
-                        if (b + n <= got && Arrays.equals(cur, b, b + n, obj, from + b, from + b + n)) {
-                            b += n;
-                            continue;
-                        }
-                        int end = b + n; // coalesce a run of differing blocks into one write
-                        while (end < len) {
-                            int k = Math.min(BLOCK, len - end);
-                            if (end + k <= got && Arrays.equals(cur, end, end + k, obj, from + end, from + end + k)) {
-                                break;
-                            }
-                            end += k;
-                        }
-                        ByteBuffer bb = ByteBuffer.wrap(obj, from + b, end - b);
-                        long at = c.offset() + b;
-                        while (bb.hasRemaining()) {
-                            at += ch.write(bb, at);
-                        }
-                        written += end - b;
-                        b = end;
+        for (int i = from; i < to; i++) {
+            BackupManifest.Chunk c = f.chunks().get(i);
+            int len = (int) c.size();
+            if (buffer[0].length < len) {
+                buffer[0] = new byte[len];
+            }
+            byte[] cur = buffer[0];
+            int got = existed ? readAt(ch, c.offset(), cur, len) : 0;
+            if (got != len || !c.check().matches(cur, 0, got)) {
+                Piece piece = fetcher.fetch(f, c);
+                byte[] obj = piece.bytes();
+                int at0 = piece.from();
+                for (int b = 0; b < len;) {
+                    int n = Math.min(BLOCK, len - b);
+                    if (b + n <= got && Arrays.equals(cur, b, b + n, obj, at0 + b, at0 + b + n)) {
+                        b += n;
+                        continue;
                     }
-                    whole.update(obj, from, len);
-                    changed = true;
+                    int end = b + n; // coalesce a run of differing blocks into one write
+                    while (end < len) {
+                        int k = Math.min(BLOCK, len - end);
+                        if (end + k <= got && Arrays.equals(cur, end, end + k, obj, at0 + end, at0 + end + k)) {
+                            break;
+                        }
+                        end += k;
+                    }
+                    ByteBuffer bb = ByteBuffer.wrap(obj, at0 + b, end - b);
+                    long at = c.offset() + b;
+                    while (bb.hasRemaining()) {
+                        at += ch.write(bb, at);
+                    }
+                    written += end - b;
+                    b = end;
                 }
-                position += len;
-                progress.addBytes(len);
-                st.checkedBytes.addAndGet(len);
             }
-            if (ch.size() > f.size()) {
-                ch.truncate(f.size());
-                changed = true;
-            }
-            if (position != f.size() || ch.size() != f.size() || !whole.matches()) {
-                throw corrupt.apply("restored content does not match the manifest's size and " + whole.algorithm());
-            }
-            if (changed) {
-                ch.force(true);
-            }
+            progress.addBytes(len);
+            st.checkedBytes.addAndGet(len);
+        }
+        st.writtenBytes.addAndGet(written);
+        return written;
+    }
+
+    /**
+     * Ends a file all of whose pieces were brought to the backup's content: cut to the backup's size (a longer file), then
+     * checked to have it, and fsync'd when anything changed; counted. Each piece was checked as it was read or fetched, and
+     * the pieces cover the file: the file is then the backup's without hashing it whole again. {@code written}: the bytes
+     * its parts wrote. Returns whether the file changed.
+     */
+    static boolean finish(BackupManifest.FileEntry f, FileChannel ch, boolean existed, long written, Stats st,
+            java.util.function.Function<String, PgproofException> corrupt) throws IOException {
+        boolean changed = !existed || written > 0;
+        if (ch.size() > f.size()) {
+            ch.truncate(f.size());
+            changed = true;
+        }
+        if (ch.size() != f.size()) {
+            throw corrupt.apply("restored content has " + ch.size() + " bytes, the manifest says " + f.size());
+        }
+        if (changed) {
+            ch.force(true);
         }
         st.checked.incrementAndGet();
         if (!existed) {
@@ -396,7 +389,6 @@ final class Delta {
             st.rewritten.incrementAndGet();
             Log.debug("delta restore: %s rewritten (%d bytes written)", f.path(), written);
         }
-        st.writtenBytes.addAndGet(written);
         return changed;
     }
 

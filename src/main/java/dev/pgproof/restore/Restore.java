@@ -350,10 +350,8 @@ public final class Restore {
                         target);
             }
             try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), m.files().size(), total)) {
-                java.util.function.Function<List<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = files -> delta
-                        ? bySize(files).stream().<Task>map(f -> buf -> deltaFile(f, resolve(target, tsLocations, f.path()), buf, stats, progress))
-                                .iterator()
-                        : new Parts(bySize(files), target, tsLocations, progress);
+                java.util.function.Function<List<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = files -> new Parts(bySize(files),
+                        target, tsLocations, delta ? stats : null, progress);
                 runTasks(tasks.apply(first), o.jobs());
                 if (delta) {
                     dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);
@@ -398,19 +396,9 @@ public final class Restore {
         }
     }
 
-    /** One task of a restore job: a whole file (delta restore) or a part of one (restore); buf is the job's own scratch buffer. */
+    /** One task of a restore job: a part of one file; buf is the job's own scratch buffer. */
     private interface Task {
         void run(byte[][] buf) throws IOException;
-    }
-
-    /** A delta restore of one file: pieces fetched only where the file differs, each checked, objects cached per file. */
-    private void deltaFile(BackupManifest.FileEntry f, Path dest, byte[][] buf, Delta.Stats stats, Progress progress) throws IOException {
-        Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
-        Delta.Fetcher fetcher = (file, c) -> piece(file, c, objects, stats);
-        Delta.file(f, dest, fetcher, buf, stats, progress, what -> corrupt(f, what));
-        setMode(dest, f.mode());
-        Files.setLastModifiedTime(dest, FileTime.from(Instant.parse(f.mtime())));
-        progress.fileDone();
     }
 
     /**
@@ -542,18 +530,22 @@ public final class Restore {
 
     /**
      * A file being restored: the parts of it not yet written, and the alignment its direct writes need (0: written
-     * through the page cache); the job that writes its last part finishes it.
+     * through the page cache); for a delta restore, whether it existed and what its parts wrote. The job that writes its
+     * last part finishes it.
      */
     private static final class Restoring {
         final BackupManifest.FileEntry f;
         final Path dest;
         final int alignment;
+        final boolean existed;
+        final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
         final java.util.concurrent.atomic.AtomicInteger partsLeft;
 
-        Restoring(BackupManifest.FileEntry f, Path dest, int alignment, int parts) {
+        Restoring(BackupManifest.FileEntry f, Path dest, int alignment, boolean existed, int parts) {
             this.f = f;
             this.dest = dest;
             this.alignment = alignment;
+            this.existed = existed;
             this.partsLeft = new java.util.concurrent.atomic.AtomicInteger(parts);
         }
     }
@@ -583,18 +575,23 @@ public final class Restore {
         });
     }
 
-    /** The restore's tasks, made as they are taken: the files in the order given, each cut into its parts. */
+    /**
+     * The restore's tasks, made as they are taken: the files in the order given, each cut into its parts; with delta
+     * statistics, the parts of a delta restore.
+     */
     private final class Parts implements java.util.Iterator<Task> {
         private final java.util.Iterator<BackupManifest.FileEntry> files;
         private final Path target;
         private final Map<Integer, Path> ts;
+        private final Delta.Stats delta;
         private final Progress progress;
         private final java.util.ArrayDeque<Task> ready = new java.util.ArrayDeque<>();
 
-        Parts(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, Progress progress) {
+        Parts(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, Delta.Stats delta, Progress progress) {
             this.files = files.iterator();
             this.target = target;
             this.ts = ts;
+            this.delta = delta;
             this.progress = progress;
         }
 
@@ -649,13 +646,20 @@ public final class Restore {
                 ranges.add(new int[] {0, 0});
             }
             Path dest = resolve(target, ts, f.path());
+            if (delta != null) {
+                Restoring r = new Restoring(f, dest, 0, Files.isRegularFile(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS), ranges.size());
+                for (int[] range : ranges) {
+                    ready.add(buf -> deltaPart(r, range[0], range[1], buf, delta, progress));
+                }
+                return;
+            }
             int alignment = directRefused ? 0 : alignmentIn(dest.getParent());
             for (BackupManifest.Chunk c : pieces) {
                 if (alignment > 0 && c.offset() % alignment != 0) {
                     alignment = 0;   // a piece that starts within a block (block sizes under the alignment): not written direct
                 }
             }
-            Restoring r = new Restoring(f, dest, alignment, ranges.size());
+            Restoring r = new Restoring(f, dest, alignment, false, ranges.size());
             for (int[] range : ranges) {
                 ready.add(buf -> restorePart(r, range[0], range[1], buf, progress));
             }
@@ -722,6 +726,29 @@ public final class Restore {
                 ch.force(true);
                 progress.fileDone();
                 dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
+            }
+        }
+    }
+
+    /**
+     * Brings pieces [from, to) of a file to the backup's content in place (a delta restore), fetching only the pieces that
+     * differ, each checked, with objects cached per part; the job that does a file's last part cuts it to its size, checks
+     * that size, fsyncs it if anything changed and sets its mode and time.
+     */
+    private void deltaPart(Restoring r, int from, int to, byte[][] buf, Delta.Stats stats, Progress progress) throws IOException {
+        BackupManifest.FileEntry f = r.f;
+        Files.createDirectories(r.dest.getParent());
+        if (r.existed && !Files.isWritable(r.dest)) {
+            setMode(r.dest, "0600");
+        }
+        try (FileChannel ch = FileChannel.open(r.dest, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
+            r.written.addAndGet(Delta.pieces(f, ch, from, to, r.existed, (file, c) -> piece(file, c, objects, stats), buf, stats, progress));
+            if (r.partsLeft.decrementAndGet() == 0) {
+                Delta.finish(f, ch, r.existed, r.written.get(), stats, what -> corrupt(f, what));
+                setMode(r.dest, f.mode());
+                Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(f.mtime())));
+                progress.fileDone();
             }
         }
     }

@@ -19,7 +19,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** One file brought to the backup's content by {@link Delta#file}: what is read, fetched and written. */
+/**
+ * One file brought to the backup's content by {@link Delta#pieces} (in one part or several) and
+ * {@link Delta#finish}: what is read, fetched and written.
+ */
 class DeltaTest {
     private static final int BLOCK = 8192;
 
@@ -105,10 +108,10 @@ class DeltaTest {
         damaged[2 * BLOCK + 5] ^= 1;
         Path dest = write("f", damaged);
         Delta.Stats st = new Delta.Stats();
-        boolean changed = Delta.file(f, dest, (file, c) -> {
+        boolean changed = bring(f, dest, st, (file, c) -> {
             fetched.add(c.key());
             return new Delta.Piece(c.key().equals("earlier") ? earlier : changes, (int) (long) c.sourceOffset());
-        }, new byte[][] {new byte[0]}, st, progress, DeltaTest::corrupt);
+        }, 2);
         assertThat(changed).isTrue();
         assertThat(Files.readAllBytes(dest)).isEqualTo(content);
         assertThat(fetched).containsExactly("changes");
@@ -116,46 +119,73 @@ class DeltaTest {
     }
 
     @Test
-    void contentThatDoesNotAddUpToTheManifestsChecksumIsAnError() throws IOException {
+    void aFileThatDoesNotEndUpTheManifestsSizeIsAnError() throws IOException {
         byte[] content = random(2 * BLOCK, 6);
         BackupManifest.FileEntry f = whole(content);
-        BackupManifest.FileEntry wrong = new BackupManifest.FileEntry(f.path(), f.size(), f.mtime(), f.mode(), Hashes.sha256Hex(new byte[1]),
-                f.chunks());
+        BackupManifest.FileEntry longer = new BackupManifest.FileEntry(f.path(), f.size() + 1, f.mtime(), f.mode(), f.sha256(), f.chunks());
         Path dest = write("f", content);
-        assertThatThrownBy(() -> run(wrong, dest, new Delta.Stats())).isInstanceOf(PgproofException.class)
-                .hasMessage("restored content does not match the manifest's size and SHA-256");
+        assertThatThrownBy(() -> run(longer, dest, new Delta.Stats())).isInstanceOf(PgproofException.class)
+                .hasMessage("restored content has " + content.length + " bytes, the manifest says " + (content.length + 1));
     }
 
-    /** Format 3: the whole file is checked against its CRC-32C (the manifest has no whole-file SHA-256). */
+    /**
+     * Format 3: a piece already in place is recognized by the SHA-256 of its blocks' hashes; a damaged one is fetched and
+     * only its damaged block written, the file's two pieces brought in two parts, as two jobs would.
+     */
     @Test
-    void aFormat3FileIsCheckedAgainstItsCrc32c() throws IOException {
-        byte[] content = random(3 * BLOCK + 7, 7);
-        BackupManifest.FileEntry f = whole(content);
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        crc.update(content);
-        BackupManifest.FileEntry right = withCrc32c(f, crc.getValue());
+    void aFormat3FileIsComparedByItsPiecesBlocksSha256() throws IOException {
+        byte[] content = random(4 * BLOCK + 7, 7);
+        int half = 2 * BLOCK;
+        List<BackupManifest.Chunk> pieces = List.of(format3("a", 0, half, content), format3("b", half, content.length - half, content));
+        BackupManifest.FileEntry f = new BackupManifest.FileEntry("f", content.length, "2026-01-01T00:00:00Z", "0600", null, pieces, null, null,
+                null, crc32c(content, 0, content.length));
         byte[] damaged = content.clone();
-        damaged[BLOCK + 3] ^= 1;
+        damaged[half + BLOCK + 3] ^= 1;
         Path dest = write("f", damaged);
-        assertThat(run(right, dest, new Delta.Stats())).isTrue();
+        Delta.Stats st = new Delta.Stats();
+        boolean changed = bring(f, dest, st, (file, c) -> {
+            fetched.add(c.key());
+            return new Delta.Piece(content, (int) c.offset());
+        }, 2);
+        assertThat(changed).isTrue();
         assertThat(Files.readAllBytes(dest)).isEqualTo(content);
-
-        BackupManifest.FileEntry wrong = withCrc32c(f, crc.getValue() ^ 1);
-        assertThatThrownBy(() -> run(wrong, dest, new Delta.Stats())).isInstanceOf(PgproofException.class)
-                .hasMessage("restored content does not match the manifest's size and CRC-32C");
+        assertThat(fetched).containsExactly("b");
+        assertThat(st.writtenBytes.get()).isEqualTo(BLOCK);
+        assertThat(st.rewritten.get()).isOne();
     }
 
-    private static BackupManifest.FileEntry withCrc32c(BackupManifest.FileEntry f, long crc) {
-        return new BackupManifest.FileEntry(f.path(), f.size(), f.mtime(), f.mode(), null, f.chunks(), null, null, null, crc);
+    private static BackupManifest.Chunk format3(String key, int offset, int size, byte[] content) {
+        return new BackupManifest.Chunk(key, offset, size, 1, null, null, null, null,
+                dev.pgproof.io.BlockTreeHash.of(content, offset, size), crc32c(content, offset, size));
     }
 
-    /** Runs Delta.file for a file stored as one whole object, which is the content the manifest entry was made of. */
+    private static long crc32c(byte[] b, int off, int len) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(b, off, len);
+        return crc.getValue();
+    }
+
+    /** Brings a file stored as one whole object, which is the content the manifest entry was made of. */
     private boolean run(BackupManifest.FileEntry f, Path dest, Delta.Stats st) throws IOException {
         byte[] obj = objects.get(f.chunks().get(0).sha256());
-        return Delta.file(f, dest, (file, c) -> {
+        return bring(f, dest, st, (file, c) -> {
             fetched.add(c.key());
             return new Delta.Piece(obj, 0);
-        }, new byte[][] {new byte[0]}, st, progress, DeltaTest::corrupt);
+        }, 1);
+    }
+
+    /** What a delta restore does with one file: its pieces in {@code parts} parts (in turn), then the file finished. */
+    private boolean bring(BackupManifest.FileEntry f, Path dest, Delta.Stats st, Delta.Fetcher fetcher, int parts) throws IOException {
+        boolean existed = Files.isRegularFile(dest);
+        Files.createDirectories(dest.getParent());
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dest, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            int n = f.chunks().size();
+            int cut = parts == 1 ? n : n / 2;
+            long written = Delta.pieces(f, ch, 0, cut, existed, fetcher, new byte[][] {new byte[0]}, st, progress);
+            written += Delta.pieces(f, ch, cut, n, existed, fetcher, new byte[][] {new byte[0]}, st, progress);
+            return Delta.finish(f, ch, existed, written, st, DeltaTest::corrupt);
+        }
     }
 
     private final java.util.Map<String, byte[]> objects = new java.util.HashMap<>();
