@@ -342,7 +342,7 @@ public final class Restore {
                 (f.path().equals("global/pg_control") ? control : f.path().equals("backup_label") ? label : first).add(f);
             }
             if (delta) {
-                Log.info("delta restore of backup %s over \"%s\": checking %d files (%s) against the manifest's SHA-256 with %d jobs; "
+                Log.info("delta restore of backup %s over \"%s\": checking %d files (%s) against the manifest's checksums with %d jobs; "
                         + "removed %d files and %d directories the backup does not have (%s)", m.label(), target, m.files().size(),
                         Sizes.bytes(total), o.jobs(), stats.removedFiles, stats.removedDirs, Sizes.bytes(stats.removedBytes));
             } else {
