@@ -527,7 +527,7 @@ public final class Backup {
                 BackupCatalog catalog = new BackupCatalog(storage, layout);
                 String sha = catalog.writeManifest(m);
                 TestHooks.pause("backup-before-complete", label);
-                catalog.markComplete(label, sha);
+                catalog.markComplete(m, sha);
                 Log.timing("manifest written, marked complete");
             } catch (IOException e) {
                 throw repoError(e);

@@ -62,23 +62,79 @@ public final class BackupCatalog {
     }
 
     static final String EXPIRED = "expired";
+    static final String NO_MARKER = "no backup.complete marker (in progress, or interrupted)";
     static final String DAMAGED = "damaged: ";
 
+    /**
+     * Every backup, by label: one level of the repository is listed (not every object of every backup), and each
+     * backup's marker and manifest are read (see {@link #read}); a directory without a marker that holds nothing is no
+     * backup.
+     */
     public List<Entry> list() throws IOException {
-        Map<String, Boolean> labels = new TreeMap<>();
+        List<String> labels = new ArrayList<>();
         String prefix = layout.backupPrefix();
-        for (Storage.ObjectInfo o : storage.list(prefix)) {
-            String rest = o.key().substring(prefix.length());
-            int slash = rest.indexOf('/');
-            if (slash > 0) {
-                labels.putIfAbsent(rest.substring(0, slash), Boolean.TRUE);
-            }
+        for (String p : storage.listPrefixes(prefix)) {
+            labels.add(p.substring(prefix.length(), p.length() - 1));
         }
+        labels.sort(Comparator.naturalOrder());
         List<Entry> out = new ArrayList<>();
-        for (String label : labels.keySet()) {
-            out.add(read(label, false));
+        for (Entry e : readSummaries(labels)) {
+            if (!e.complete() && NO_MARKER.equals(e.problem()) && storage.list(layout.backupDir(e.label())).isEmpty()) {
+                continue;
+            }
+            out.add(e);
         }
         return out;
+    }
+
+    /**
+     * Backups whose summaries are read at once: each is every byte of its manifest read and hashed (a round trip
+     * to an object store, or zstd and the JSON parser on a core), and a catalog of many backups is read by every
+     * restore, backup and info.
+     */
+    static final int READERS = 4;
+
+    /** The summaries of these backups, in order, read by up to {@link #READERS} threads; the first failure is thrown. */
+    private List<Entry> readSummaries(List<String> labels) throws IOException {
+        List<Entry> out = new ArrayList<>();
+        if (labels.size() <= 1) {
+            for (String label : labels) {
+                out.add(read(label, false));
+            }
+            return out;
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(Math.min(READERS, labels.size()), r -> {
+            Thread t = new Thread(r, "catalog");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<java.util.concurrent.Future<Entry>> reads = new ArrayList<>();
+            for (String label : labels) {
+                reads.add(pool.submit(() -> read(label, false)));
+            }
+            for (java.util.concurrent.Future<Entry> f : reads) {
+                out.add(f.get());
+            }
+            return out;
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException io) {
+                throw io;
+            }
+            if (c instanceof RuntimeException re) {
+                throw re;
+            }
+            if (c instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(c);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while reading the backups of cluster \"" + layout.cluster() + "\"");
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     /** Oldest first: by the stop time in the manifest (parsed, not compared as text), then label. */
@@ -167,6 +223,26 @@ public final class BackupCatalog {
         }
     }
 
+    /**
+     * The summary the marker of a backup of this version holds (the manifest without its files, and their count), so that
+     * listing the backups hashes each manifest's stored bytes but neither decompresses nor parses them; null when the
+     * marker has none (an older pgproof's), or one that does not read as this backup's (the manifest is read instead).
+     */
+    private static Summary summaryIn(byte[] marker, String label) {
+        try {
+            com.fasterxml.jackson.databind.JsonNode m = Json.MAPPER.readTree(marker);
+            com.fasterxml.jackson.databind.JsonNode summary = m.get("summary");
+            com.fasterxml.jackson.databind.JsonNode files = m.get("fileCount");
+            if (summary == null || !summary.isObject() || files == null || !files.canConvertToInt()) {
+                return null;
+            }
+            BackupManifest s = Json.MAPPER.treeToValue(summary, BackupManifest.class);
+            return s.label() != null && s.label().equals(label) && s.files() == null ? new Summary(s, files.intValue()) : null;
+        } catch (IOException | IllegalArgumentException e) {
+            return null;
+        }
+    }
+
     /** A backup's manifest object opened for reading: its key, its stream, and whether it is zstd-compressed (not the legacy one). */
     private record Opened(String key, InputStream in, boolean compressed) {}
 
@@ -209,8 +285,9 @@ public final class BackupCatalog {
     /**
      * Reads and checks one backup: its marker, then its manifest streamed from storage through the
      * SHA-256 the marker records, zstd and the JSON parser, so that no copy of the manifest is held
-     * whole. Without files, the files array is skipped as it streams past and only counted. What was
-     * parsed is used only when the SHA-256 of every stored byte matches the marker.
+     * whole. Without files, the summary comes from the marker when it holds one (the manifest's stored
+     * bytes are then only hashed), else the files array is skipped as it streams past and only counted.
+     * What was parsed is used only when the SHA-256 of every stored byte matches the marker.
      */
     private Entry read(String label, boolean withFiles) throws IOException {
         byte[] marker;
@@ -220,7 +297,7 @@ public final class BackupCatalog {
             if (storage.exists(layout.expiredMarker(label))) {
                 return new Entry(label, false, null, EXPIRED + "; objects kept because newer backups reference them");
             }
-            return new Entry(label, false, null, "no backup.complete marker (in progress, or interrupted)");
+            return new Entry(label, false, null, NO_MARKER);
         }
         String markerKey = layout.completeMarker(label);
         Object sha256 = recordedSha256(marker);
@@ -239,34 +316,40 @@ public final class BackupCatalog {
             raw.close();
             return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" names no manifestSha256");
         }
+        Summary inMarker = withFiles ? null : summaryIn(marker, label);
         MessageDigest digest = Hashes.sha256();
         BackupManifest parsed = null;
         int count = 0;
         String failure = null;
         Watched watched = new Watched(raw);
         try (DigestInputStream hashed = new DigestInputStream(watched, digest)) {
-            InputStream shield = new FilterInputStream(hashed) {
-                @Override
-                public void close() {
-                    // the parser and zstd close what they read; the rest is still hashed below
+            if (inMarker != null) {
+                parsed = inMarker.manifest();   // the stored bytes are hashed below, neither decompressed nor parsed
+                count = inMarker.files();
+            } else {
+                InputStream shield = new FilterInputStream(hashed) {
+                    @Override
+                    public void close() {
+                        // the parser and zstd close what they read; the rest is still hashed below
+                    }
+                };
+                try (InputStream json = compressed ? Compression.ZSTD.decompress(shield) : shield) {
+                    if (withFiles) {
+                        parsed = Json.MAPPER.readValue(json, BackupManifest.class);
+                        count = parsed.files() == null ? 0 : parsed.files().size();
+                    } else {
+                        Summary s = summarize(json);
+                        parsed = s.manifest();
+                        count = s.files();
+                    }
+                } catch (com.fasterxml.jackson.core.JacksonException e) {
+                    failure = "cannot be read as a pgproof manifest (" + firstLine(e.getOriginalMessage()) + ")";
+                } catch (IOException e) {
+                    if (!compressed || watched.failed != null) {
+                        throw e;   // reading the repository failed: that says nothing about the backup
+                    }
+                    failure = "cannot be decompressed as zstd (" + firstLine(e.getMessage()) + ")";
                 }
-            };
-            try (InputStream json = compressed ? Compression.ZSTD.decompress(shield) : shield) {
-                if (withFiles) {
-                    parsed = Json.MAPPER.readValue(json, BackupManifest.class);
-                    count = parsed.files() == null ? 0 : parsed.files().size();
-                } else {
-                    Summary s = summarize(json);
-                    parsed = s.manifest();
-                    count = s.files();
-                }
-            } catch (com.fasterxml.jackson.core.JacksonException e) {
-                failure = "cannot be read as a pgproof manifest (" + firstLine(e.getOriginalMessage()) + ")";
-            } catch (IOException e) {
-                if (!compressed || watched.failed != null) {
-                    throw e;   // reading the repository failed: that says nothing about the backup
-                }
-                failure = "cannot be decompressed as zstd (" + firstLine(e.getMessage()) + ")";
             }
             hashed.transferTo(OutputStream.nullOutputStream());   // every stored byte counts in the SHA-256
         }
@@ -381,7 +464,21 @@ public final class BackupCatalog {
         return Hashes.sha256Hex(bytes);
     }
 
-    /** Marks a backup complete (the last write of a backup). */
+    /**
+     * Marks a backup complete (the last write of a backup), with its manifest's summary (every field but {@code files},
+     * and their count) for {@link #list()}.
+     */
+    public void markComplete(BackupManifest manifest, String manifestSha256) throws IOException {
+        Map<String, Object> m = new TreeMap<>();
+        m.put("label", manifest.label());
+        m.put("manifestSha256", manifestSha256);
+        m.put("completedAt", Instant.now().toString());
+        m.put("fileCount", manifest.files() == null ? 0 : manifest.files().size());
+        m.put("summary", manifest.withoutFiles());
+        storage.write(layout.completeMarker(manifest.label()), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8), false);
+    }
+
+    /** Marks a backup complete as a pgproof before summaries in markers did (tests of reading such repositories). */
     public void markComplete(String label, String manifestSha256) throws IOException {
         Map<String, Object> m = new TreeMap<>();
         m.put("label", label);

@@ -226,6 +226,55 @@ class BackupCatalogTest {
         }
     }
 
+    /**
+     * A marker of this version holds the summary: listing hashes the stored manifest but neither decompresses nor parses it
+     * (a manifest that would not parse is listed from its marker, and refused when loaded whole), still finds a changed
+     * one, and reads a marker's summary that is not this backup's from the manifest instead.
+     */
+    @Test
+    void aSummaryInTheMarkerSparesParsingTheManifestButNotHashingIt() throws IOException {
+        storage = new PosixStorage(dir);
+        String label = "20260101-000000F";
+        List<BackupManifest.FileEntry> files = List.of(new BackupManifest.FileEntry("base/1/1", 8192, "2026-01-01T00:00:00Z", "0600",
+                "ab".repeat(32), List.of(new BackupManifest.Chunk(layout.backupDir(label) + "data/base/1/1.0.zst", 0, 8192, 100, "ab".repeat(32)))));
+        BackupManifest m = manifest(label, "full", files);
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        String sha = c.writeManifest(m);
+        c.markComplete(m, sha);
+        assertThat(c.list()).singleElement().satisfies(e -> {
+            assertThat(e.complete()).isTrue();
+            assertThat(e.manifest()).isEqualTo(withoutFiles(m));
+            assertThat(e.fileCount()).isOne();
+        });
+        assertThat(c.manifest(label)).isEqualTo(m);
+
+        // Stored bytes that hash right but are no manifest: listed from the marker, never parsed; refused when loaded.
+        byte[] notJson = zstd("not a manifest".getBytes(StandardCharsets.UTF_8));
+        putBytes(layout.manifest(label), notJson);
+        c.markComplete(m, dev.pgproof.io.Hashes.sha256Hex(notJson));
+        assertThat(c.summary(label).complete()).isTrue();
+        assertThat(c.load(label).problem()).startsWith("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" cannot be read as a "
+                + "pgproof manifest (");
+
+        // Changed after completion: damaged, from the hash alone.
+        c.writeManifest(m);
+        c.markComplete(m, sha);
+        Path stored = dir.resolve(layout.manifest(label));
+        byte[] changed = Files.readAllBytes(stored);
+        changed[changed.length / 2] ^= 1;
+        Files.write(stored, changed);
+        assertThat(c.summary(label).problem()).isEqualTo("damaged: \"main/backup/20260101-000000F/manifest.json.zst\" does not match the "
+                + "SHA-256 that \"main/backup/20260101-000000F/backup.complete\" records (it was changed or damaged after the backup completed)");
+
+        // A marker whose summary names another backup: the manifest is read instead.
+        c.writeManifest(m);
+        c.markComplete(manifest("20260101-000001F", "full", List.of()).withoutFiles(), sha);
+        Files.move(dir.resolve(layout.completeMarker("20260101-000001F")), dir.resolve(layout.completeMarker(label)),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertThat(c.summary(label).manifest()).isEqualTo(withoutFiles(m));
+        assertThat(c.summary(label).fileCount()).isOne();
+    }
+
     @Test
     void aBackupOfAnOlderPgproofWithAPlainManifestIsComplete() throws IOException {
         storage = new PosixStorage(dir);
