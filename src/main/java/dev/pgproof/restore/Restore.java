@@ -613,7 +613,7 @@ public final class Restore {
 
         /**
          * Checks that the manifest's pieces cover the file in order to its size (each piece is checked against its
-         * SHA-256 as it is written: the file is then what the backup read, without hashing it whole a second time;
+         * checksum as it is written: the file is then what the backup read, without hashing it whole a second time;
          * pg_verifybackup, which prove runs, checks whole files against backup_manifest), then cuts it into parts.
          */
         private void cut(BackupManifest.FileEntry f) {
@@ -667,9 +667,9 @@ public final class Restore {
     }
 
     /**
-     * Writes pieces [from, to) of a file where they belong, each checked against its SHA-256 as it is written, direct
-     * (bypassing the page cache) where the file system allows it; the job that writes a file's last part cuts it to its
-     * size, sets its mode and time and fsyncs it.
+     * Writes pieces [from, to) of a file where they belong, each checked against its CRC-32C (an older backup's piece:
+     * its SHA-256) as it is written, direct (bypassing the page cache) where the file system allows it; the job that
+     * writes a file's last part cuts it to its size, fsyncs it and sets its mode and time.
      */
     private void restorePart(Restoring r, int from, int to, byte[][] scratch, Progress progress) throws IOException {
         BackupManifest.FileEntry f = r.f;
@@ -721,8 +721,7 @@ public final class Restore {
             out.finish();
             if (r.partsLeft.decrementAndGet() == 0) {
                 ch.truncate(f.size());   // the padding of a direct write's last block, or a longer file that was there
-                setMode(r.dest, f.mode());
-                Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(f.mtime())));
+                settle(r);
                 ch.force(true);
                 progress.fileDone();
                 dev.pgproof.util.TestHooks.pause("restore-mid-copy", f.path());
@@ -746,11 +745,16 @@ public final class Restore {
             r.written.addAndGet(Delta.pieces(f, ch, from, to, r.existed, (file, c) -> piece(file, c, objects, stats), buf, stats, progress));
             if (r.partsLeft.decrementAndGet() == 0) {
                 Delta.finish(f, ch, r.existed, r.written.get(), stats, what -> corrupt(f, what));
-                setMode(r.dest, f.mode());
-                Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(f.mtime())));
+                settle(r);
                 progress.fileDone();
             }
         }
+    }
+
+    /** Gives a file whose every part is written the backup's mode and modification time. */
+    private static void settle(Restoring r) throws IOException {
+        setMode(r.dest, r.f.mode());
+        Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(r.f.mtime())));
     }
 
     /** Opens a file being restored for direct writes; null when the file system refuses them (and it is not asked again). */
