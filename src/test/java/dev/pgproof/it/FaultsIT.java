@@ -469,8 +469,7 @@ class FaultsIT {
     @Test
     @Order(8)
     void restoreFsyncsEveryFileAndDirectoryBeforeBackupLabelAndPgControlLast() throws Exception {
-        List<String> labels = Pgproof.labels(info().get("backups"));
-        String label = labels.get(labels.size() - 1);
+        String label = newestLabel();
         Path dest = base.resolve("restore-strace");
         Path trace = work.resolve("restore.strace");
         List<String> cmd = new ArrayList<>(List.of("strace", "-f", "-e", "trace=fsync,fdatasync,openat", "-o", trace.toString()));
@@ -510,8 +509,7 @@ class FaultsIT {
     @Test
     @Order(9)
     void aChunkThatDecompressesToOtherBytesIsRefusedByRestoreAndReportedByVerify() throws Exception {
-        List<String> labels = Pgproof.labels(info().get("backups"));
-        String label = labels.get(labels.size() - 1);
+        String label = newestLabel();
         Path damaged = base.resolve("repo-flipped");
         PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
         Path object;
@@ -541,6 +539,12 @@ class FaultsIT {
     }
 
     // ------------------------------------------------------------------ helpers: pgproof
+
+    /** The newest complete backup, as info lists it. */
+    private String newestLabel() throws IOException {
+        List<String> labels = Pgproof.labels(info().get("backups"));
+        return labels.get(labels.size() - 1);
+    }
 
     private PgCluster.ProcessResult backup() {
         return Pgproof.run("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", main.dataDir().toString(),

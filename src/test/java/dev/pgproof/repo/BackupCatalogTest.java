@@ -36,6 +36,12 @@ class BackupCatalogTest {
                 now, "UTC", "zstd", false, "/x", "postgres", 16, 8, null, null, null, List.of(), List.of(), files, null);
     }
 
+    /** The files of a backup of one 8 KiB file in one chunk. */
+    private List<BackupManifest.FileEntry> oneFile(String label) {
+        return List.of(new BackupManifest.FileEntry("base/1/1", 8192, "2026-01-01T00:00:00Z", "0600", "ab".repeat(32),
+                List.of(new BackupManifest.Chunk(layout.backupDir(label) + "data/base/1/1.0.zst", 0, 8192, 100, "ab".repeat(32)))));
+    }
+
     private void complete(String label, String type) throws IOException {
         BackupManifest m = manifest(label, type, List.of());
         put(layout.backupDir(label) + "data/base/1/1.0.zst", "data");
@@ -199,8 +205,7 @@ class BackupCatalogTest {
     void aSummaryChecksTheWholeStoredManifestLikeALoad() throws IOException {
         storage = new PosixStorage(dir);
         String label = "20260101-000000F";
-        List<BackupManifest.FileEntry> files = List.of(new BackupManifest.FileEntry("base/1/1", 8192, "2026-01-01T00:00:00Z", "0600",
-                "ab".repeat(32), List.of(new BackupManifest.Chunk(layout.backupDir(label) + "data/base/1/1.0.zst", 0, 8192, 100, "ab".repeat(32)))));
+        List<BackupManifest.FileEntry> files = oneFile(label);
         BackupCatalog c = new BackupCatalog(storage, layout);
         c.markComplete(label, c.writeManifest(manifest(label, "full", files)));
         Path stored = dir.resolve(layout.manifest(label));
@@ -235,8 +240,7 @@ class BackupCatalogTest {
     void aSummaryInTheMarkerSparesParsingTheManifestButNotHashingIt() throws IOException {
         storage = new PosixStorage(dir);
         String label = "20260101-000000F";
-        List<BackupManifest.FileEntry> files = List.of(new BackupManifest.FileEntry("base/1/1", 8192, "2026-01-01T00:00:00Z", "0600",
-                "ab".repeat(32), List.of(new BackupManifest.Chunk(layout.backupDir(label) + "data/base/1/1.0.zst", 0, 8192, 100, "ab".repeat(32)))));
+        List<BackupManifest.FileEntry> files = oneFile(label);
         BackupManifest m = manifest(label, "full", files);
         BackupCatalog c = new BackupCatalog(storage, layout);
         String sha = c.writeManifest(m);
