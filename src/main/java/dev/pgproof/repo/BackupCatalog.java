@@ -88,9 +88,9 @@ public final class BackupCatalog {
     }
 
     /**
-     * Backups whose summaries are read at once: each is every byte of its manifest read and hashed (a round trip
-     * to an object store, or zstd and the JSON parser on a core), and a catalog of many backups is read by every
-     * restore, backup and info.
+     * How many backups' summaries are read at once: each means reading and hashing every stored byte of a manifest (a
+     * round trip to an object store, and for an older marker zstd and the JSON parser), and every restore, backup and
+     * info reads the whole catalog.
      */
     static final int READERS = 4;
 
