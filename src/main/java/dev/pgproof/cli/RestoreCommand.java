@@ -33,8 +33,9 @@ import picocli.CommandLine.Option;
                 + "restore_command and the recovery target, fsyncs every file and directory, then writes backup_label and global/pg_control "
                 + "last (a restore cut short leaves a directory PostgreSQL "
                 + "refuses to start, and that a new restore refuses to reuse, except restore --delta). Start PostgreSQL on the directory afterwards to recover. Without --set, "
-                + "a time target picks the newest backup that finished before it; otherwise the newest backup is used.",
-            "--delta reads every existing file and compares it with the backup by SHA-256 (never by size or time), fetches and writes "
+                + "a time target picks the newest backup that finished before it; otherwise the newest backup is used. A backup of a "
+                + "system identifier the cluster is not pinned to, and did not have before an upgrade, is refused (exit 5).",
+            "--delta reads every existing file and compares it with the backup by checksum (never by size or time), fetches and writes "
                 + "only the parts that differ, and removes what the backup does not have (pg_wal's contents included): the result is "
                 + "what a restore into an empty directory gives. Refused for a running server's directory, for another cluster's "
                 + "(pg_control's system identifier differs: exit 5), and while pg_wal holds WAL never archived."})
@@ -114,6 +115,7 @@ final class RestoreCommand implements Callable<Integer> {
         }
         BackupManifest m = restore.choose(set, rt, complete);
         Log.timing("backup chosen, its manifest read");
+        restore.checkIdentity(m, pinned);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
                 m.stopLsn(), rt.isSet() ? ", recovery target " + rt.kind() + " " + rt.value() : ", recovering to the end of the archive");
         boolean over = delta && restore.deltaApplies(dest, m);

@@ -143,6 +143,23 @@ public final class Restore {
     }
 
     /**
+     * Refuses a backup of an identity that is neither the cluster's pin nor one it had before pg_upgrade
+     * ({@code init --upgrade}): another cluster stored it under this name, and recovery would fail on this cluster's
+     * WAL, or worse.
+     */
+    public void checkIdentity(BackupManifest m, dev.pgproof.repo.ClusterIdentity pinned) {
+        if (m.systemIdentifier().equals(pinned.systemIdentifierString()) || dev.pgproof.repo.ClusterInfo.formers(storage, layout).stream()
+                .anyMatch(f -> f.systemIdentifierString().equals(m.systemIdentifier()))) {
+            return;
+        }
+        throw new PgproofException(ExitCode.IDENTITY, "backup " + m.label() + " of cluster \"" + layout.cluster() + "\" is of system identifier "
+                + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to " + pinned.describe()
+                + ", and had no such identity before an upgrade",
+                "another cluster stored backups under this name: pgproof verify --cluster " + layout.cluster() + " lists them",
+                "restore another backup with --set (pgproof info --cluster " + layout.cluster() + " lists them)");
+    }
+
+    /**
      * For a reader (restore, prove) that has just put its hold on backup label: fails when the backup
      * is no longer complete. Expire withdraws a backup (removes its marker) before it looks for holds,
      * so a reader that still finds the marker once its hold is in place may read on: expire will see

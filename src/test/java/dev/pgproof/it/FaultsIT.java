@@ -538,6 +538,46 @@ class FaultsIT {
         assertThat(v.stdout()).contains("[backup-corrupt] " + key + ": ").contains("stored chunk does not match its checksum");
     }
 
+    /**
+     * A complete backup whose manifest names another cluster's identity (as a repository written to by another cluster
+     * under this name would hold): verify reports it as a backup-identity problem and restore refuses it.
+     */
+    @Test
+    @Order(10)
+    void aBackupOfAnotherIdentityIsReportedByVerifyAndRefusedByRestore() throws Exception {
+        String label = newestLabel();
+        Path foreign = base.resolve("repo-foreign");
+        PgCluster.run(List.of("cp", "-a", repo.toString(), foreign.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path dir = foreign.resolve(CLUSTER).resolve("backup").resolve(label);
+        com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode) Pgproof.readManifest(dir);
+        String otherSysid = other.controlData().get("Database system identifier");
+        assertThat(otherSysid).isNotEqualTo(mainSysid);
+        manifest.put("systemIdentifier", otherSysid);
+        java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream();
+        try (var out = new com.github.luben.zstd.ZstdOutputStream(z, 3)) {
+            new ObjectMapper().writeValue(out, manifest);
+        }
+        Files.write(dir.resolve("manifest.json.zst"), z.toByteArray());
+        // The marker as an older pgproof wrote it (no summary), naming the new manifest's SHA-256: complete, of another identity.
+        Files.writeString(dir.resolve("backup.complete"), "{\"label\":\"" + label + "\",\"manifestSha256\":\"" + sha256(z.toByteArray())
+                + "\",\"completedAt\":\"2026-11-26T00:00:00Z\"}");
+        String manifestKey = CLUSTER + "/backup/" + label + "/manifest.json.zst";
+
+        PgCluster.ProcessResult v = Pgproof.run("verify", "--repo", foreign.toString(), "--cluster", CLUSTER);
+        assertThat(v.exitCode()).as(v.stdout() + v.stderr()).isEqualTo(10);
+        assertThat(v.stdout()).contains("[backup-identity] " + manifestKey + ": backup " + label + " is of system identifier " + otherSysid
+                + ", PostgreSQL 15; the cluster is pinned to system identifier " + mainSysid + ", PostgreSQL 15");
+
+        Path dest = base.resolve("restore-foreign");
+        PgCluster.ProcessResult r = PgCluster.runAsOwner(Pgproof.command("restore", "--cluster", CLUSTER, "--repo", foreign.toString(),
+                "--pgdata", dest.toString(), "--set", label, "--archive-mode", "off"), Map.of(), work, Duration.ofMinutes(3));
+        assertError(r, 5, "backup " + label + " of cluster \"" + CLUSTER + "\" is of system identifier " + otherSysid + ", PostgreSQL 15; the "
+                + "cluster is pinned to system identifier " + mainSysid + ", PostgreSQL 15, and had no such identity before an upgrade",
+                "another cluster stored backups under this name: pgproof verify --cluster " + CLUSTER + " lists them",
+                "restore another backup with --set (pgproof info --cluster " + CLUSTER + " lists them)");
+        assertThat(dest.resolve("global/pg_control")).doesNotExist();
+    }
+
     // ------------------------------------------------------------------ helpers: pgproof
 
     /** The newest complete backup, as info lists it. */
