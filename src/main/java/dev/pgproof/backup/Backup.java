@@ -216,7 +216,7 @@ public final class Backup {
         if (!leftovers.containsKey(piece.key())) {
             return false;
         }
-        BackupManifest.PieceCheck check = piece.check();
+        BackupManifest.ContentCheck check = piece.check();
         try (InputStream in = opt.compression().decompress(storage.open(piece.key()))) {
             byte[] b = new byte[1 << 16];
             int r;

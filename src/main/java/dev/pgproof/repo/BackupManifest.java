@@ -119,8 +119,8 @@ public record BackupManifest(
      * their own object {@code blockHashObject} (raw bytes) for a large one, so that the manifest does
      * not grow with the cluster's size. {@code pageChecksumErrors} lists the pages whose data checksum
      * failed (absent: none, or not verified). The whole file's checksum is {@code crc32c} (format 3: the
-     * CRC-32C that backup_manifest also gives, cheap to compute as the file is read, while each piece keeps
-     * its SHA-256) or {@code sha256} (formats 1 and 2); exactly one is present.
+     * CRC-32C that backup_manifest also gives, cheap to compute as the file is read; each piece has its own
+     * checksums) or {@code sha256} (formats 1 and 2); exactly one is present.
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes,
@@ -135,17 +135,17 @@ public record BackupManifest(
             this(path, size, mtime, mode, sha256, chunks, blockHashes, pageChecksumErrors, null);
         }
 
-        /** A running check of the whole file's content against this entry's checksum: its CRC-32C, or an older entry's SHA-256. */
-        public WholeFile wholeFile() {
-            return new WholeFile(this);
-        }
-
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks, String blockHashes) {
             this(path, size, mtime, mode, sha256, chunks, blockHashes, null, null);
         }
 
         public FileEntry(String path, long size, String mtime, String mode, String sha256, List<Chunk> chunks) {
             this(path, size, mtime, mode, sha256, chunks, null, null, null);
+        }
+
+        /** A running check of the whole file's content against this entry's checksum: its CRC-32C, or an older entry's SHA-256. */
+        public ContentCheck wholeFile() {
+            return new ContentCheck(size, crc32c, null, sha256, true);
         }
 
         /** Whether the entry records its block hashes (inline or in their own object); an older pgproof's do not. */
@@ -171,42 +171,8 @@ public record BackupManifest(
         }
     }
 
-    /** The whole content of a file, fed in order, checked against its entry's CRC-32C (format 3) or SHA-256 (formats 1 and 2). */
-    public static final class WholeFile {
-        private final FileEntry f;
-        private final java.util.zip.CRC32C crc;
-        private final java.security.MessageDigest sha;
-        private long size;
-
-        WholeFile(FileEntry f) {
-            this.f = f;
-            this.crc = f.crc32c() != null ? new java.util.zip.CRC32C() : null;
-            this.sha = crc == null ? dev.pgproof.io.Hashes.sha256() : null;
-        }
-
-        public void update(byte[] b, int off, int len) {
-            if (crc != null) {
-                crc.update(b, off, len);
-            } else {
-                sha.update(b, off, len);
-            }
-            size += len;
-        }
-
-        /** Whether what was fed has the entry's size and checksum. */
-        public boolean matches() {
-            return size == f.size()
-                    && (crc != null ? crc.getValue() == f.crc32c() : f.sha256() != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(f.sha256()));
-        }
-
-        /** The checksum's name, for messages. */
-        public String algorithm() {
-            return crc != null ? "CRC-32C" : "SHA-256";
-        }
-    }
-
     /**
-     * One piece of a file: {@code size} bytes at file {@code offset}, whose SHA-256 is {@code sha256}.
+     * One piece of a file: {@code size} bytes at file {@code offset}, with their checksums (below).
      * Without {@code sourceOffset} the piece is a whole stored object (decompressed). With it, the piece
      * is that many bytes at {@code sourceOffset} of the decompressed object, which may belong to an
      * earlier backup (an unchanged run of blocks) or hold several changed runs of this one.
@@ -238,8 +204,8 @@ public record BackupManifest(
          * SHA-256 (formats 1 and 2). What verify, a delta restore comparing a file already there, and a resumed backup
          * reusing an object check.
          */
-        public PieceCheck check() {
-            return new PieceCheck(this, false);
+        public ContentCheck check() {
+            return new ContentCheck(size, crc32c, blocksSha256, sha256, false);
         }
 
         /**
@@ -247,8 +213,8 @@ public record BackupManifest(
          * What a restore checks each piece it writes against: the piece was stored with that checksum beside its SHA-256,
          * and the CRC-32C finds any damage to it (as pg_verifybackup's default does) at a small part of the cost.
          */
-        public PieceCheck quickCheck() {
-            return new PieceCheck(this, true);
+        public ContentCheck quickCheck() {
+            return new ContentCheck(size, crc32c, blocksSha256, sha256, true);
         }
 
         /**
@@ -271,18 +237,28 @@ public record BackupManifest(
         }
     }
 
-    /** The bytes of one piece, fed in order, checked against its size and one of its checksums. */
-    public static final class PieceCheck {
-        private final Chunk c;
+    /**
+     * Content (a piece, or a whole file), fed in order, checked against its size and one of the checksums its entry
+     * records: the CRC-32C when asked for the cheap one and there is one, else the SHA-256 of its blocks' hashes (a
+     * format 3 piece), else the SHA-256 of the bytes (formats 1 and 2).
+     */
+    public static final class ContentCheck {
+        private final long expectedSize;
+        private final Long expectedCrc32c;
+        private final String expectedTree;
+        private final String expectedSha256;
         private final java.util.zip.CRC32C crc;
         private final dev.pgproof.io.BlockTreeHash tree;
         private final java.security.MessageDigest sha;
         private long size;
 
-        PieceCheck(Chunk c, boolean quick) {
-            this.c = c;
-            this.crc = quick && c.crc32c() != null ? new java.util.zip.CRC32C() : null;
-            this.tree = crc == null && c.blocksSha256() != null ? new dev.pgproof.io.BlockTreeHash() : null;
+        ContentCheck(long size, Long crc32c, String blocksSha256, String sha256, boolean cheap) {
+            this.expectedSize = size;
+            this.expectedCrc32c = crc32c;
+            this.expectedTree = blocksSha256;
+            this.expectedSha256 = sha256;
+            this.crc = cheap && crc32c != null ? new java.util.zip.CRC32C() : null;
+            this.tree = crc == null && blocksSha256 != null ? new dev.pgproof.io.BlockTreeHash() : null;
             this.sha = crc == null && tree == null ? dev.pgproof.io.Hashes.sha256() : null;
         }
 
@@ -297,21 +273,27 @@ public record BackupManifest(
             size += len;
         }
 
-        /** Whether what was fed has the piece's size and checksum; ends this check. */
+        /** Whether what was fed has the expected size and checksum; ends this check. */
         public boolean matches() {
-            if (size != c.size()) {
+            if (size != expectedSize) {
                 return false;
             }
             if (crc != null) {
-                return crc.getValue() == c.crc32c();
+                return crc.getValue() == expectedCrc32c;
             }
-            return tree != null ? tree.hex().equals(c.blocksSha256()) : c.sha256() != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(c.sha256());
+            return tree != null ? tree.hex().equals(expectedTree)
+                    : expectedSha256 != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(expectedSha256);
         }
 
-        /** Whether b[off, off + len) is the piece. */
+        /** Whether b[off, off + len) is the content. */
         public boolean matches(byte[] b, int off, int len) {
             update(b, off, len);
             return matches();
+        }
+
+        /** The checksum checked, for messages. */
+        public String algorithm() {
+            return crc != null ? "CRC-32C" : tree != null ? "SHA-256 of its blocks' hashes" : "SHA-256";
         }
     }
 

@@ -709,7 +709,7 @@ public final class Restore {
                     progress.addBytes(c.size());
                     continue;
                 }
-                BackupManifest.PieceCheck part = c.quickCheck();
+                BackupManifest.ContentCheck part = c.quickCheck();
                 long n = 0;
                 Compression comp = compressionOf(c.key());
                 try (InputStream in = comp.decompress(storage.open(c.key()))) {

@@ -365,8 +365,8 @@ public final class Verifier {
 
     /** A piece's bytes checked against every checksum it records: the strong one verify vouches for, and the one restore checks. */
     private static final class Checks {
-        private final BackupManifest.PieceCheck strong;
-        private final BackupManifest.PieceCheck quick;
+        private final BackupManifest.ContentCheck strong;
+        private final BackupManifest.ContentCheck quick;
 
         Checks(BackupManifest.Chunk c) {
             strong = c.check();
@@ -393,7 +393,7 @@ public final class Verifier {
     private TaskResult checkFile(BackupManifest m, BackupManifest.FileEntry f, String manifestKey) {
         String cluster = layout.cluster();
         List<Problem> out = new ArrayList<>();
-        BackupManifest.WholeFile whole = f.wholeFile();
+        BackupManifest.ContentCheck whole = f.wholeFile();
         long size = 0;
         long read = 0;
         boolean chunksOk = true;
