@@ -231,7 +231,12 @@ public final class Backup {
     }
 
     /** A piece's checksums (manifest format 3): the SHA-256 of its blocks' hashes, and its CRC-32C. */
-    private record Sums(String blocksSha256, long crc32c) {}
+    private record Sums(String blocksSha256, long crc32c) {
+        /** The manifest's piece with these checksums. */
+        BackupManifest.Chunk piece(String key, long offset, long size, long storedSize, Long sourceOffset, String xorKey, Long xorOffset) {
+            return new BackupManifest.Chunk(key, offset, size, storedSize, null, sourceOffset, xorKey, xorOffset, blocksSha256, crc32c);
+        }
+    }
 
     /**
      * The checksums of buf[from, from + len), from the window's block hashes (hashes, whose first block starts at buf[0]):
@@ -832,7 +837,7 @@ public final class Backup {
         if (runs == null || (runs.size() == 1 && runs.get(0).changed() && runs.get(0).xorKey() == null) || n == 0) {
             Sums sums = sums(buf, 0, n, hashes);
             long storedSize;
-            if (storedMatches(new BackupManifest.Chunk(key, fileOffset, n, 0, null, null, null, null, sums.blocksSha256(), sums.crc32c()))) {
+            if (storedMatches(sums.piece(key, fileOffset, n, 0, null, null, null))) {
                 storedSize = leftovers.get(key);
                 reusedChunks.incrementAndGet();
                 reusedBytes.addAndGet(n);
@@ -840,8 +845,7 @@ public final class Backup {
                 storedSize = writeChunk(key, buf, n);
             }
             progress.addBytes(n);
-            return new Window(List.of(new BackupManifest.Chunk(key, fileOffset, n, storedSize, null, null, null, null, sums.blocksSha256(),
-                    sums.crc32c())), hashes, bad);
+            return new Window(List.of(sums.piece(key, fileOffset, n, storedSize, null, null, null)), hashes, bad);
         }
         long storedSize = 0;
         if (runs.stream().anyMatch(BlockDelta.Run::changed)) {
@@ -872,12 +876,11 @@ public final class Backup {
             Sums sums = sums(buf, r.bufOffset(), r.length(), hashes);
             Long xorOffset = r.xorKey() == null ? null : r.xorOffset();
             if (r.changed()) {
-                pieces.add(new BackupManifest.Chunk(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, null, r.changesOffset(),
-                        r.xorKey(), xorOffset, sums.blocksSha256(), sums.crc32c()));
+                pieces.add(sums.piece(key, fileOffset + r.bufOffset(), r.length(), first ? storedSize : 0, r.changesOffset(), r.xorKey(),
+                        xorOffset));
                 first = false;
             } else {
-                pieces.add(new BackupManifest.Chunk(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, null, r.refOffset(), r.xorKey(),
-                        xorOffset, sums.blocksSha256(), sums.crc32c()));
+                pieces.add(sums.piece(r.refKey(), fileOffset + r.bufOffset(), r.length(), 0, r.refOffset(), r.xorKey(), xorOffset));
             }
         }
         progress.addBytes(n);
@@ -944,7 +947,7 @@ public final class Backup {
             byte[] hashes = BlockDelta.hashes(content, content.length, blockSize());
             Sums sums = sums(content, 0, content.length, hashes);
             return new BackupManifest.FileEntry(path, content.length, mtime.toString(), "0600", null,
-                    List.of(new BackupManifest.Chunk(key, 0, content.length, stored, null, null, null, null, sums.blocksSha256(), sums.crc32c())),
+                    List.of(sums.piece(key, 0, content.length, stored, null, null, null)),
                     BlockDelta.encode(hashes), null, null, sums.crc32c());
         } catch (IOException e) {
             throw repoError(e);
