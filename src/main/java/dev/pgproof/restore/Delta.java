@@ -31,7 +31,7 @@ import java.util.regex.Pattern;
 
 /**
  * A delta restore: over a stopped data directory of the same cluster, every file of the backup is
- * read and compared piece by piece with the SHA-256 the manifest records (never by size or time);
+ * read and compared piece by piece with the checksum the manifest records (never by size or time);
  * only the pieces that differ are fetched, and only their 8 KiB blocks that differ are written.
  * What the backup does not hold is removed, so the result is what a restore into an empty directory
  * gives. While it runs, {@value #MARKER} stands in for global/pg_control (removed first, written
@@ -306,7 +306,7 @@ final class Delta {
     /** A piece's bytes: bytes[from, from + the piece's size). */
     record Piece(byte[] bytes, int from) {}
 
-    /** Where a piece's bytes come from: the repository's objects, already checked against the piece's SHA-256. */
+    /** Where a piece's bytes come from: the repository's objects, already checked against the piece's checksum. */
     interface Fetcher {
         Piece fetch(BackupManifest.FileEntry f, BackupManifest.Chunk c);
     }

@@ -426,7 +426,7 @@ public final class Restore {
 
     /**
      * A piece cut from a decompressed object (cached in objects), XOR-resolved against its base when it has one, and
-     * checked against its SHA-256; stats (may be null) counts the bytes fetched.
+     * checked against its checksum (its CRC-32C, or an older backup's SHA-256); stats (may be null) counts the bytes fetched.
      */
     private Delta.Piece piece(BackupManifest.FileEntry f, BackupManifest.Chunk c, Map<String, byte[]> objects, Delta.Stats stats) {
         byte[] obj = cached(objects, f, c.key(), stats);
@@ -645,7 +645,7 @@ public final class Restore {
             long partBytes = 0;
             for (int i = 0; i < pieces.size(); i++) {
                 BackupManifest.Chunk c = pieces.get(i);
-                if (c.offset() != size || c.size() < 0) {
+                if (c.offset() != size || c.size() < 0 || c.size() > Integer.MAX_VALUE - 16) {   // pieces are held in arrays
                     throw corrupt(f, "the manifest's pieces do not cover the file in order (piece at " + c.offset() + ", expected " + size + ")");
                 }
                 size += c.size();
