@@ -510,8 +510,7 @@ class FaultsIT {
     @Order(9)
     void aChunkThatDecompressesToOtherBytesIsRefusedByRestoreAndReportedByVerify() throws Exception {
         String label = newestLabel();
-        Path damaged = base.resolve("repo-flipped");
-        PgCluster.run(List.of("cp", "-a", repo.toString(), damaged.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path damaged = repoCopy("repo-flipped");
         Path object;
         try (Stream<Path> s = Files.walk(damaged.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data"))) {
             object = s.filter(p -> p.toString().endsWith(".zst")).max(java.util.Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
@@ -546,8 +545,7 @@ class FaultsIT {
     @Order(10)
     void aBackupOfAnotherIdentityIsReportedByVerifyAndRefusedByRestore() throws Exception {
         String label = newestLabel();
-        Path foreign = base.resolve("repo-foreign");
-        PgCluster.run(List.of("cp", "-a", repo.toString(), foreign.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        Path foreign = repoCopy("repo-foreign");
         Path dir = foreign.resolve(CLUSTER).resolve("backup").resolve(label);
         com.fasterxml.jackson.databind.node.ObjectNode manifest = (com.fasterxml.jackson.databind.node.ObjectNode) Pgproof.readManifest(dir);
         String otherSysid = other.controlData().get("Database system identifier");
@@ -579,6 +577,13 @@ class FaultsIT {
     }
 
     // ------------------------------------------------------------------ helpers: pgproof
+
+    /** A copy of the repository (owner and modes kept) under base, to damage without touching the one the other tests use. */
+    private Path repoCopy(String name) {
+        Path copy = base.resolve(name);
+        PgCluster.run(List.of("cp", "-a", repo.toString(), copy.toString()), null, null, Duration.ofMinutes(2)).assertOk("cp -a");
+        return copy;
+    }
 
     /** The newest complete backup, as info lists it. */
     private String newestLabel() throws IOException {
