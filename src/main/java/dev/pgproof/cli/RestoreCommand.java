@@ -113,7 +113,8 @@ final class RestoreCommand implements Callable<Integer> {
         if (rt.zoneAssumed()) {
             Log.info("--target-time \"%s\" has no UTC offset: read in the cluster's time zone %s, that is %s", targets.targetTime, zone, rt.time());
         }
-        BackupManifest m = restore.choose(set, rt, complete);
+        dev.pgproof.repo.BackupCatalog.Entry chosen = restore.choose(set, rt, complete);
+        BackupManifest m = chosen.manifest();
         Log.timing("backup chosen, its manifest read");
         restore.checkIdentity(m, pinned);
         Log.info("restoring backup %s of cluster \"%s\" (finished %s, WAL %s to %s)%s", m.label(), cluster, m.stopTime(), m.startLsn(),
@@ -143,7 +144,7 @@ final class RestoreCommand implements Callable<Integer> {
                 restore.checkStillComplete(m.label(), "restore");
             }
             TestHooks.pause("restore-held", m.label());
-            restore.run(m, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts, over));
+            restore.run(chosen, new Restore.Options(set, dest, rt, restoreCommand, archiveMode.equals("off"), s.jobs(), ts, over));
         }
         Log.info("restored into \"%s\"; start PostgreSQL on it to recover (restore_command = '%s')", dest, restoreCommand);
         return 0;

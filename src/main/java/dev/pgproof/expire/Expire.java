@@ -75,7 +75,7 @@ public final class Expire {
         }
 
         // Only objects under the backups to remove can go, and of those none a kept backup references (pieces, the
-        // bases XOR-stored pieces are rebuilt from, block hashes). Kept manifests are read whole one at a time and
+        // bases XOR-stored pieces are rebuilt from, block hashes). Kept manifests stream past one at a time and
         // only those objects are remembered: memory follows what is removed, not the size of the repository.
         Map<String, List<Storage.ObjectInfo>> doomed = new java.util.LinkedHashMap<>();
         for (BackupManifest m : plan.expire()) {
@@ -239,9 +239,9 @@ public final class Expire {
         return out;
     }
 
-    /** The objects among candidates that backup label (complete) references, from its whole manifest. */
+    /** The objects among candidates that backup label (complete) references, its files streamed from its manifest. */
     private static Set<String> referencedAmong(BackupCatalog catalog, String label, Set<String> candidates) throws IOException {
-        return candidates.isEmpty() ? new HashSet<>() : catalog.manifest(label).objectKeysAmong(candidates);
+        return catalog.objectKeysAmong(label, candidates);
     }
 
     private boolean heldNow(String label) throws IOException {

@@ -146,16 +146,20 @@ public record RepoInfo(String name, Identity identity, List<Backup> backups, Lis
                 id.dataChecksums()), backups, incomplete, wal, window, proof, streamed);
     }
 
-    /** What the backup's page checksum verification found; the files with failing pages are read from the whole manifest. */
+    /** What the backup's page checksum verification found; the files with failing pages stream from its manifest. */
     private static PageChecksums pageChecksums(BackupCatalog catalog, BackupManifest m) throws IOException {
         BackupManifest.PageChecksums pc = m.pageChecksums();
         if (pc == null) {
             return null;
         }
         List<BadFile> bad = new ArrayList<>();
-        for (BackupManifest.FileEntry f : pc.failed() == 0 ? List.<BackupManifest.FileEntry>of() : catalog.manifest(m.label()).files()) {
-            if (f.pageChecksumErrors() != null && !f.pageChecksumErrors().isEmpty()) {
-                bad.add(new BadFile(f.path(), f.pageChecksumErrors().stream().map(BackupManifest.BadPage::block).toList()));
+        if (pc.failed() > 0) {
+            try (BackupCatalog.FileStream files = catalog.files(m.label())) {
+                for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
+                    if (f.pageChecksumErrors() != null && !f.pageChecksumErrors().isEmpty()) {
+                        bad.add(new BadFile(f.path(), f.pageChecksumErrors().stream().map(BackupManifest.BadPage::block).toList()));
+                    }
+                }
             }
         }
         return new PageChecksums(pc.checked(), pc.skipped(), pc.failed(), bad);

@@ -90,10 +90,11 @@ public final class Prover {
                     + storage.describe() + "\": " + e.getMessage(), "check that the repository is mounted and readable");
         }
         RecoveryTarget rt = o.target();
-        BackupManifest m = restore.choose(o.set(), rt, complete);
+        BackupCatalog.Entry chosen = restore.choose(o.set(), rt, complete);
+        BackupManifest m = chosen.manifest();
         String targetText = rt.isSet() ? rt.kind() + " " + rt.value() : "end of archive";
         Log.info("prove: cluster \"%s\", repository \"%s\": backup %s (finished %s, %s in %d files), recovery to %s", cluster,
-                storage.describe(), m.label(), m.stopTime(), Sizes.bytes(m.size()), m.files().size(), targetText);
+                storage.describe(), m.label(), m.stopTime(), Sizes.bytes(m.size()), chosen.fileCount(), targetText);
         Path bin = Path.of("/usr/lib/postgresql/" + m.pgVersion() + "/bin");
         if (!Files.isExecutable(bin.resolve("postgres"))) {
             throw new PgproofException(ExitCode.CONFIG, "backup " + m.label() + " of cluster \"" + cluster + "\" is PostgreSQL " + m.pgVersion()
@@ -130,7 +131,7 @@ public final class Prover {
         RuntimeException bug = null;
         try {
             try {
-                prove(o, m, rt, bin, scratch);
+                prove(o, chosen, rt, bin, scratch);
             } catch (StopProof e) {
                 // recorded as a failed check
             } catch (PgproofException e) {
@@ -198,7 +199,8 @@ public final class Prover {
     private String reachedLsn;
     private String reachedTime;
 
-    private void prove(Options o, BackupManifest m, RecoveryTarget rt, Path bin, Path scratch) throws StopProof, IOException, SQLException {
+    private void prove(Options o, BackupCatalog.Entry chosen, RecoveryTarget rt, Path bin, Path scratch) throws StopProof, IOException, SQLException {
+        BackupManifest m = chosen.manifest();
         Restore restore = new Restore(storage, layout);
         Path data = scratch.resolve("data");
         step("WAL needed by backup " + m.label(), () -> {
@@ -210,8 +212,8 @@ public final class Prover {
             ts.put(t.oid(), scratch.resolve("tablespaces").resolve(Integer.toString(t.oid())));
         }
         step("restore", () -> {
-            restore.run(m, new Restore.Options(o.set(), data, rt, o.restoreCommand(), true, o.jobs(), ts));
-            return "restored " + Sizes.bytes(m.size()) + " in " + m.files().size() + " files, every chunk checked"
+            restore.run(chosen, new Restore.Options(o.set(), data, rt, o.restoreCommand(), true, o.jobs(), ts));
+            return "restored " + Sizes.bytes(m.size()) + " in " + chosen.fileCount() + " files, every chunk checked"
                     + (ts.isEmpty() ? "" : ", " + ts.size() + " tablespace(s) remapped into the scratch directory");
         }, true);
         step("pg_verifybackup", () -> {

@@ -40,11 +40,12 @@ public final class BackupCatalog {
     /**
      * A backup found in the repository; manifest is null when it is incomplete. From {@link #list()}
      * and {@link #complete()} the manifest is a summary: every field but {@code files}, which is null
-     * (read one backup's files with {@link #load(String)}); {@code fileCount} counts them either way.
+     * (stream one backup's files with {@link #files(Entry)}); {@code fileCount} counts them either way.
+     * {@code manifestSha256} is the SHA-256 of the stored manifest the entry was read from (null: incomplete).
      */
-    public record Entry(String label, boolean complete, BackupManifest manifest, String problem, int fileCount) {
+    public record Entry(String label, boolean complete, BackupManifest manifest, String problem, int fileCount, String manifestSha256) {
         public Entry(String label, boolean complete, BackupManifest manifest, String problem) {
-            this(label, complete, manifest, problem, manifest == null || manifest.files() == null ? 0 : manifest.files().size());
+            this(label, complete, manifest, problem, manifest == null || manifest.files() == null ? 0 : manifest.files().size(), null);
         }
 
         /** An expired backup whose remaining objects are kept because newer backups reference them: not a problem, never resumed. */
@@ -283,6 +284,192 @@ public final class BackupCatalog {
     }
 
     /**
+     * The files of a backup's manifest, one at a time as they stream from storage, for a caller that found the backup
+     * complete (a summary; its manifest was hashed then): memory does not grow with the backup's size. The stored bytes go
+     * through the SHA-256 the marker records on the way; the last {@link FileStream#next()} checks it, so a manifest
+     * changed since the summary was read fails the reader before it reports success.
+     */
+    public FileStream files(String label) throws IOException {
+        return files(label, null);
+    }
+
+    /**
+     * The files of a complete backup as {@link #files(String)} gives them, from the manifest the entry was read from (the
+     * SHA-256 it had then): a reader that holds the backup streams it even once an expire has withdrawn its marker.
+     */
+    public FileStream files(Entry e) throws IOException {
+        if (!e.complete() || e.manifestSha256() == null) {
+            throw new IllegalArgumentException("backup " + e.label() + " is not complete");
+        }
+        return files(e.label(), e.manifestSha256());
+    }
+
+    private FileStream files(String label, String known) throws IOException {
+        if (known != null) {
+            Opened opened = openManifest(label);
+            if (opened == null) {
+                throw new IOException("backup " + label + " is no longer usable: its manifest \"" + layout.manifest(label) + "\" is gone");
+            }
+            return new FileStream(label, opened, known);
+        }
+        Object sha256;
+        try (InputStream in = storage.open(layout.completeMarker(label))) {
+            sha256 = recordedSha256(in.readAllBytes());
+        } catch (NoSuchFileException e) {
+            throw new IOException("backup " + label + " is no longer usable: its marker \"" + layout.completeMarker(label) + "\" is gone");
+        }
+        Opened opened = openManifest(label);
+        if (opened == null || !(sha256 instanceof String)) {
+            if (opened != null) {
+                opened.in().close();
+            }
+            throw new IOException("backup " + label + " is no longer usable: its marker or manifest is missing or damaged");
+        }
+        return new FileStream(label, opened, (String) sha256);
+    }
+
+    /**
+     * The stored objects among candidates that complete backup label needs (each file's
+     * {@link BackupManifest.FileEntry#objectKeys()}): what of a set of objects that may go must stay for it. Its files
+     * stream past; only the objects found are kept.
+     */
+    public java.util.Set<String> objectKeysAmong(String label, java.util.Set<String> candidates) throws IOException {
+        java.util.Set<String> out = new java.util.HashSet<>();
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        try (FileStream files = files(label)) {
+            for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
+                for (String key : f.objectKeys()) {
+                    if (candidates.contains(key)) {
+                        out.add(key);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A backup's files as its manifest lists them, parsed one by one ({@link #files(String)}). */
+    public static final class FileStream implements java.io.Closeable {
+        private final String label;
+        private final String key;
+        private final String expectedSha256;
+        private final MessageDigest digest = Hashes.sha256();
+        private final DigestInputStream hashed;
+        private final JsonParser parser;
+        private boolean inFiles;
+        private boolean done;
+
+        private FileStream(String label, Opened opened, String expectedSha256) throws IOException {
+            this.label = label;
+            this.key = opened.key();
+            this.expectedSha256 = expectedSha256;
+            this.hashed = new DigestInputStream(opened.in(), digest);
+            InputStream shield = new FilterInputStream(hashed) {
+                @Override
+                public void close() {
+                    // closed with the stream; the rest is hashed at the end
+                }
+            };
+            try {
+                this.parser = Json.MAPPER.createParser(opened.compressed() ? Compression.ZSTD.decompress(shield) : shield);
+            } catch (IOException | RuntimeException e) {
+                hashed.close();
+                throw e;
+            }
+        }
+
+        /** The next file, or null after the last one (once every stored byte matched the marker's SHA-256). */
+        public BackupManifest.FileEntry next() throws IOException {
+            if (done) {
+                return null;
+            }
+            try {
+                if (!inFiles) {
+                    if (parser.nextToken() != JsonToken.START_OBJECT) {
+                        throw damaged("it is not a JSON object");
+                    }
+                    while (!inFiles) {
+                        JsonToken t = parser.nextToken();
+                        if (t != JsonToken.FIELD_NAME) {
+                            return end();   // no files array: no files
+                        }
+                        String name = parser.currentName();
+                        t = parser.nextToken();
+                        if (name.equals("files") && t == JsonToken.START_ARRAY) {
+                            inFiles = true;
+                        } else {
+                            parser.skipChildren();
+                        }
+                    }
+                }
+                JsonToken t = parser.nextToken();
+                if (t == JsonToken.END_ARRAY) {
+                    return end();
+                }
+                if (t != JsonToken.START_OBJECT) {
+                    throw damaged("an entry of \"files\" is not an object");
+                }
+                return Json.MAPPER.readValue(parser, BackupManifest.FileEntry.class);
+            } catch (com.fasterxml.jackson.core.JacksonException e) {
+                throw damaged("it cannot be read as a pgproof manifest (" + firstLine(e.getOriginalMessage()) + ")");
+            }
+        }
+
+        /** The rest of the files as an iterator (for task queues that take one); a failure to read is an UncheckedIOException. */
+        public java.util.Iterator<BackupManifest.FileEntry> iterator() {
+            return new java.util.Iterator<>() {
+                private BackupManifest.FileEntry ahead;
+
+                @Override
+                public boolean hasNext() {
+                    if (ahead == null) {
+                        try {
+                            ahead = FileStream.this.next();
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }
+                    return ahead != null;
+                }
+
+                @Override
+                public BackupManifest.FileEntry next() {
+                    if (!hasNext()) {
+                        throw new java.util.NoSuchElementException();
+                    }
+                    BackupManifest.FileEntry f = ahead;
+                    ahead = null;
+                    return f;
+                }
+            };
+        }
+
+        private BackupManifest.FileEntry end() throws IOException {
+            done = true;
+            hashed.transferTo(OutputStream.nullOutputStream());
+            if (!Hashes.hex(digest.digest()).equals(expectedSha256)) {
+                throw damaged("it does not match the SHA-256 its marker records (changed or damaged since the backup was listed)");
+            }
+            return null;
+        }
+
+        private IOException damaged(String why) {
+            return new IOException("backup " + label + ": manifest \"" + key + "\" is damaged: " + why);
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                parser.close();
+            } finally {
+                hashed.close();
+            }
+        }
+    }
+
+    /**
      * Reads and checks one backup: its marker, then its manifest streamed from storage through the
      * SHA-256 the marker records, zstd and the JSON parser, so that no copy of the manifest is held
      * whole. Without files, the summary comes from the marker when it holds one (the manifest's stored
@@ -360,7 +547,7 @@ public final class BackupCatalog {
         if (failure != null) {
             return new Entry(label, false, null, DAMAGED + "\"" + manifestKey + "\" " + failure);
         }
-        return new Entry(label, true, parsed, null, count);
+        return new Entry(label, true, parsed, null, count, (String) sha256);
     }
 
     /**
@@ -455,13 +642,68 @@ public final class BackupCatalog {
      * of the stored (compressed) bytes, which the marker records.
      */
     public String writeManifest(BackupManifest manifest) throws IOException {
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        try (OutputStream z = Compression.ZSTD.compress(buf, Compression.ZSTD.defaultLevel)) {
-            Json.MAPPER.writeValue(z, manifest);
+        List<BackupManifest.FileEntry> files = manifest.files() == null ? List.of() : manifest.files();
+        java.util.Iterator<BackupManifest.FileEntry> each = files.iterator();
+        return writeManifest(manifest.withoutFiles(), new java.util.Iterator<byte[]>() {
+            @Override
+            public boolean hasNext() {
+                return each.hasNext();
+            }
+
+            @Override
+            public byte[] next() {
+                try {
+                    return Json.MAPPER.writeValueAsBytes(each.next());
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        });
+    }
+
+    /**
+     * Writes a manifest from its summary (the manifest without its files) and its files' entries as JSON, in order, as
+     * they come (a backup's {@link FileSpool}): the files array is written last, streamed through zstd and the SHA-256 to
+     * storage, so that no copy of the manifest is held whole. Returns the SHA-256 of the stored bytes.
+     */
+    public String writeManifest(BackupManifest summary, java.util.Iterator<byte[]> files) throws IOException {
+        byte[] head = Json.MAPPER.writeValueAsBytes(summary.withoutFiles());
+        if (head.length < 2 || head[head.length - 1] != '}') {
+            throw new IllegalStateException("a manifest's summary is not a JSON object");
         }
-        byte[] bytes = buf.toByteArray();
-        storage.write(layout.manifest(manifest.label()), bytes, false);
-        return Hashes.sha256Hex(bytes);
+        MessageDigest digest = Hashes.sha256();
+        try (Storage.Writer w = storage.create(layout.manifest(summary.label()))) {
+            try (OutputStream z = Compression.ZSTD.compress(new java.io.FilterOutputStream(new java.security.DigestOutputStream(w.stream(),
+                    digest)) {
+                @Override
+                public void write(byte[] b, int off, int len) throws IOException {
+                    out.write(b, off, len);
+                }
+
+                @Override
+                public void close() throws IOException {
+                    flush();   // the writer commits, then closes, its stream
+                }
+            }, Compression.ZSTD.defaultLevel)) {
+                z.write(head, 0, head.length - 1);
+                z.write((head.length > 2 ? ",\"files\":[" : "\"files\":[").getBytes(StandardCharsets.UTF_8));
+                boolean first = true;
+                try {
+                    while (files.hasNext()) {
+                        if (!first) {
+                            z.write(',');
+                        }
+                        z.write(files.next());
+                        first = false;
+                    }
+                } catch (java.io.UncheckedIOException e) {
+                    throw e.getCause();
+                }
+                z.write("]}".getBytes(StandardCharsets.UTF_8));
+            }
+            w.commit(false);
+        }
+        return Hashes.hex(digest.digest());
     }
 
     /**
@@ -469,13 +711,18 @@ public final class BackupCatalog {
      * and their count) for {@link #list()}.
      */
     public void markComplete(BackupManifest manifest, String manifestSha256) throws IOException {
+        markComplete(manifest, manifest.files() == null ? 0 : manifest.files().size(), manifestSha256);
+    }
+
+    /** {@link #markComplete(BackupManifest, String)} given the summary and the number of files of the manifest written. */
+    public void markComplete(BackupManifest summary, int fileCount, String manifestSha256) throws IOException {
         Map<String, Object> m = new TreeMap<>();
-        m.put("label", manifest.label());
+        m.put("label", summary.label());
         m.put("manifestSha256", manifestSha256);
         m.put("completedAt", Instant.now().toString());
-        m.put("fileCount", manifest.files() == null ? 0 : manifest.files().size());
-        m.put("summary", manifest.withoutFiles());
-        storage.write(layout.completeMarker(manifest.label()), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8), false);
+        m.put("fileCount", fileCount);
+        m.put("summary", summary.withoutFiles());
+        storage.write(layout.completeMarker(summary.label()), Json.MAPPER.writeValueAsString(m).getBytes(StandardCharsets.UTF_8), false);
     }
 
     /** Marks a backup complete as a pgproof before summaries in markers did (tests of reading such repositories). */

@@ -64,25 +64,6 @@ public record BackupManifest(
                 tablespaceMap, pgManifest, tablespaces, directories, files, null, null);
     }
 
-    /**
-     * The stored objects among candidates that this backup needs (each file's {@link FileEntry#objectKeys()}):
-     * what of a set of objects that may go must stay for it.
-     */
-    public java.util.Set<String> objectKeysAmong(java.util.Set<String> candidates) {
-        java.util.Set<String> out = new java.util.HashSet<>();
-        if (candidates.isEmpty()) {
-            return out;
-        }
-        for (FileEntry f : files) {
-            for (String key : f.objectKeys()) {
-                if (candidates.contains(key)) {
-                    out.add(key);
-                }
-            }
-        }
-        return out;
-    }
-
     /** This manifest without its files: what a command keeps of a manifest whose files it has taken apart. */
     public BackupManifest withoutFiles() {
         return new BackupManifest(format, label, type, cluster, systemIdentifier, pgVersion, pgVersionNum, walSegmentSize, timeline, startLsn,

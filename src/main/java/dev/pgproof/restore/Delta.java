@@ -214,13 +214,10 @@ final class Delta {
      * backup does not have (pg_tblspc/OID links of the backup's tablespaces stay; {@link Restore} points
      * them). A link of a tablespace the backup does not have goes; its directory is left as it is.
      */
-    static void removeStrays(BackupManifest m, Path target, Map<Integer, Path> tablespaces, Stats st) throws IOException {
-        Set<String> files = new HashSet<>();
-        for (BackupManifest.FileEntry f : m.files()) {
-            files.add(f.path());
-        }
+    static void removeStrays(Set<String> files, List<BackupManifest.Directory> directories, Path target, Map<Integer, Path> tablespaces,
+            Stats st) throws IOException {
         Set<String> dirs = new HashSet<>();
-        for (BackupManifest.Directory d : m.directories()) {
+        for (BackupManifest.Directory d : directories) {
             dirs.add(d.path());
         }
         sweep(target.toRealPath(), "", files, dirs, tablespaces, st);

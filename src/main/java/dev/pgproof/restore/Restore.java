@@ -120,18 +120,19 @@ public final class Restore {
     /**
      * Chooses the backup: --set, else for a time target the newest that finished before it, else the
      * newest. {@code complete} is the catalog's complete backups, oldest first (summaries will do); the
-     * one chosen is returned whole, files included, and is the only manifest read whole.
+     * one chosen is returned as a summary with its file count, its manifest checked whole (hashed, not held):
+     * {@link #run} streams its files.
      */
-    public BackupManifest choose(String set, RecoveryTarget rt, List<BackupManifest> complete) {
+    public BackupCatalog.Entry choose(String set, RecoveryTarget rt, List<BackupManifest> complete) {
         String label = set != null ? set : pick(rt, complete).label();
         try {
-            BackupCatalog.Entry e = new BackupCatalog(storage, layout).load(label);
+            BackupCatalog.Entry e = new BackupCatalog(storage, layout).summary(label);
             if (!e.complete()) {
                 boolean exists = !storage.list(layout.backupDir(label)).isEmpty();
                 throw new PgproofException(ExitCode.RESTORE_FAILED, "backup \"" + label + "\" of cluster \"" + layout.cluster() + "\" "
                         + (exists ? "is not usable: " + e.problem() : "does not exist"), "list the usable backups with: pgproof info --cluster " + layout.cluster());
             }
-            return e.manifest();
+            return e;
         } catch (IOException e) {
             throw unreadable(e);
         }
@@ -304,7 +305,14 @@ public final class Restore {
         }
     }
 
-    public void run(BackupManifest m, Options o) {
+    /**
+     * Restores the chosen backup ({@link #choose}): its files stream from its manifest into the jobs' parts, so that
+     * memory does not grow with the backup's size.
+     */
+    public void run(BackupCatalog.Entry chosen, Options o) {
+        BackupManifest m = chosen.manifest();
+        int fileCount = chosen.fileCount();
+        BackupCatalog catalog = new BackupCatalog(storage, layout);
         Path target = o.target();
         long begin = System.nanoTime();
         boolean delta = o.delta();
@@ -329,7 +337,13 @@ public final class Restore {
             }
             if (delta) {
                 Delta.begin(target, m);
-                Delta.removeStrays(m, target, tsLocations, stats);
+                Set<String> paths = new java.util.HashSet<>();
+                try (BackupCatalog.FileStream files = catalog.files(chosen)) {
+                    for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
+                        paths.add(f.path());
+                    }
+                }
+                Delta.removeStrays(paths, m.directories(), target, tsLocations, stats);
             }
             for (BackupManifest.Directory d : m.directories()) {
                 Path p = resolve(target, tsLocations, d.path());
@@ -349,26 +363,52 @@ public final class Restore {
                 }
                 Files.createSymbolicLink(link, t.getValue());
             }
-            long total = m.files().stream().mapToLong(BackupManifest.FileEntry::size).sum();
+            long total = m.size();
             // backup_label before global/pg_control, and pg_control the very last file: a directory with pg_control but
-            // without backup_label would start crash recovery from the wrong checkpoint.
+            // without backup_label would start crash recovery from the wrong checkpoint. The rest go in the manifest's order.
             List<BackupManifest.FileEntry> label = new ArrayList<>();
             List<BackupManifest.FileEntry> control = new ArrayList<>();
-            List<BackupManifest.FileEntry> first = new ArrayList<>();
-            for (BackupManifest.FileEntry f : m.files()) {
-                (f.path().equals("global/pg_control") ? control : f.path().equals("backup_label") ? label : first).add(f);
-            }
             if (delta) {
                 Log.info("delta restore of backup %s over \"%s\": checking %d files (%s) against the manifest's checksums with %d jobs; "
-                        + "removed %d files and %d directories the backup does not have (%s)", m.label(), target, m.files().size(),
+                        + "removed %d files and %d directories the backup does not have (%s)", m.label(), target, fileCount,
                         Sizes.bytes(total), o.jobs(), stats.removedFiles, stats.removedDirs, Sizes.bytes(stats.removedBytes));
             } else {
-                Log.info("restore of backup %s: %d files, %s, with %d jobs into \"%s\"", m.label(), m.files().size(), Sizes.bytes(total), o.jobs(),
+                Log.info("restore of backup %s: %d files, %s, with %d jobs into \"%s\"", m.label(), fileCount, Sizes.bytes(total), o.jobs(),
                         target);
             }
-            try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), m.files().size(), total)) {
-                java.util.function.Function<List<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = files -> new Parts(bySize(files),
+            try (Progress progress = new Progress((delta ? "delta restore " : "restore ") + m.label(), fileCount, total);
+                    BackupCatalog.FileStream files = catalog.files(chosen)) {
+                java.util.function.Function<java.util.Iterator<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = fs -> new Parts(fs,
                         target, tsLocations, delta ? stats : null, progress);
+                java.util.Iterator<BackupManifest.FileEntry> streamed = files.iterator();
+                java.util.Iterator<BackupManifest.FileEntry> first = new java.util.Iterator<>() {
+                    private BackupManifest.FileEntry ahead;
+
+                    @Override
+                    public boolean hasNext() {
+                        while (ahead == null && streamed.hasNext()) {
+                            BackupManifest.FileEntry f = streamed.next();
+                            if (f.path().equals("global/pg_control")) {
+                                control.add(f);
+                            } else if (f.path().equals("backup_label")) {
+                                label.add(f);
+                            } else {
+                                ahead = f;
+                            }
+                        }
+                        return ahead != null;
+                    }
+
+                    @Override
+                    public BackupManifest.FileEntry next() {
+                        if (!hasNext()) {
+                            throw new java.util.NoSuchElementException();
+                        }
+                        BackupManifest.FileEntry f = ahead;
+                        ahead = null;
+                        return f;
+                    }
+                };
                 runTasks(tasks.apply(first), o.jobs());
                 if (delta) {
                     dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);
@@ -384,9 +424,9 @@ public final class Restore {
                 for (Path t : tsLocations.values()) {
                     syncDirectories(t);
                 }
-                runTasks(tasks.apply(label), 1);
+                runTasks(tasks.apply(label.iterator()), 1);
                 PosixStorage.fsyncDir(target);
-                runTasks(tasks.apply(control), 1);
+                runTasks(tasks.apply(control.iterator()), 1);
                 PosixStorage.fsyncDir(target.resolve("global"));
             }
             long el = System.nanoTime() - begin;
@@ -479,12 +519,6 @@ public final class Restore {
         return target.resolve(path);
     }
 
-    private static List<BackupManifest.FileEntry> bySize(List<BackupManifest.FileEntry> files) {
-        List<BackupManifest.FileEntry> order = new ArrayList<>(files);
-        order.sort(Comparator.comparingLong(BackupManifest.FileEntry::size).reversed());
-        return order;
-    }
-
     /**
      * Runs the tasks on {@code jobs} threads, each taking the next task as it becomes free (tasks are made as they are
      * taken, so that no list of them grows with the backup); after a failure no new task starts, and the first failure
@@ -528,6 +562,9 @@ public final class Restore {
             }
             if (e.getCause() instanceof IOException) {
                 throw (IOException) e.getCause();
+            }
+            if (e.getCause() instanceof java.io.UncheckedIOException u) {
+                throw u.getCause();   // reading the manifest's next file
             }
             throw new IllegalStateException(e.getCause());
         } catch (InterruptedException e) {
@@ -604,8 +641,8 @@ public final class Restore {
         private final Progress progress;
         private final java.util.ArrayDeque<Task> ready = new java.util.ArrayDeque<>();
 
-        Parts(List<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, Delta.Stats delta, Progress progress) {
-            this.files = files.iterator();
+        Parts(java.util.Iterator<BackupManifest.FileEntry> files, Path target, Map<Integer, Path> ts, Delta.Stats delta, Progress progress) {
+            this.files = files;
             this.target = target;
             this.ts = ts;
             this.delta = delta;

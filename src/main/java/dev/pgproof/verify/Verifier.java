@@ -84,7 +84,7 @@ public final class Verifier {
         List<Problem> problems = Collections.synchronizedList(new ArrayList<>());
         List<BackupManifest> complete = new ArrayList<>();
         List<Callable<TaskResult>> tasks = new ArrayList<>();   // WAL: small
-        List<java.util.function.Supplier<List<Callable<TaskResult>>>> batches = new ArrayList<>();   // one per backup, its manifest read when run
+        List<Batch> batches = new ArrayList<>();   // one per backup, its files streamed from its manifest when run
         long taskCount = 0;
         long totalBytes = 0;
         long files = 0;
@@ -142,14 +142,20 @@ public final class Verifier {
                 if (!e.complete()) {
                     continue;
                 }
-                BackupManifest whole;
-                try {
-                    whole = catalog.manifest(e.label());
+                long pieces = 0;
+                try (BackupCatalog.FileStream fs = catalog.files(e)) {
+                    for (BackupManifest.FileEntry f = fs.next(); f != null; f = fs.next()) {
+                        pieces += f.chunks().size();
+                        for (String key : f.objectKeys()) {
+                            if (notComplete.contains(key)) {
+                                referencedByAny.add(key);
+                            }
+                        }
+                    }
                 } catch (IOException ex) {
                     continue;   // reported when the backup is checked
                 }
-                referencedByAny.addAll(whole.objectKeysAmong(notComplete));
-                chunkCounts.put(e.label(), whole.files().stream().mapToLong(f -> f.chunks().size()).sum());
+                chunkCounts.put(e.label(), pieces);
             }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
@@ -204,7 +210,7 @@ public final class Verifier {
                 chunks += chunkCounts.getOrDefault(m.label(), 0L);
                 totalBytes += m.size() + (m.pgManifest() == null ? 0 : m.pgManifest().size());
                 taskCount += e.fileCount() + (m.pgManifest() == null ? 0 : 1);
-                batches.add(() -> backupTasks(m.label(), catalog, id, problems));
+                batches.add(submit -> backupTasks(e, catalog, id, problems, submit));
             }
             wal = new WalArchive(storage, layout).listAll();
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
@@ -258,7 +264,7 @@ public final class Verifier {
         Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %d streamed partial "
                 + "cop%s, %s to read, %d jobs", cluster, storage.describe(), complete.size(), files, chunks, walFiles, streamed.size(),
                 streamed.size() == 1 ? "y" : "ies", Sizes.bytes(totalBytes), jobs);
-        batches.add(() -> tasks);
+        batches.add(submit -> tasks.forEach(submit));
         long bytes = runAll(batches, taskCount + tasks.size(), problems, totalBytes);
         checkContinuity(id, wal, historyText, complete, problems);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -276,24 +282,29 @@ public final class Verifier {
         return listed.contains(key) || !listed.contains(layout.legacyManifest(label)) ? key : layout.legacyManifest(label);
     }
 
+    /** A batch of checks: hands each of its tasks to submit, which runs it (and waits while the pool is busy). */
+    private interface Batch {
+        void feed(java.util.function.Consumer<Callable<TaskResult>> submit);
+    }
+
     /**
-     * The checks of one complete backup, from its whole manifest and the listing of its directory (read now,
-     * and dropped with the tasks once they ran): its identity against the pin, each file, the backup_manifest,
-     * and objects under the backup its manifest does not reference.
+     * The checks of one complete backup (m, its summary), handed to submit as its files stream from its manifest: its
+     * identity against the pin, each file, the backup_manifest, and objects under the backup its manifest does not
+     * reference (from the listing of its directory, read now).
      */
-    private List<Callable<TaskResult>> backupTasks(String label, BackupCatalog catalog, ClusterIdentity id, List<Problem> problems) {
+    private void backupTasks(BackupCatalog.Entry e, BackupCatalog catalog, ClusterIdentity id, List<Problem> problems,
+            java.util.function.Consumer<Callable<TaskResult>> submit) {
+        BackupManifest m = e.manifest();
         String cluster = layout.cluster();
-        BackupManifest m;
+        String label = m.label();
         List<Storage.ObjectInfo> under;
         try {
-            m = catalog.manifest(label);
             under = storage.list(layout.backupDir(label));
         } catch (IOException | RuntimeException ex) {
             problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
-                    + ": its manifest or its objects cannot be read: " + oneLine(ex)));
-            return List.of();
+                    + ": its objects cannot be listed: " + oneLine(ex)));
+            return;
         }
-        List<Callable<TaskResult>> out = new ArrayList<>();
         Set<String> listed = new HashSet<>();
         under.forEach(o -> listed.add(o.key()));
         String manifestKey = manifestKey(label, listed);
@@ -301,65 +312,86 @@ public final class Verifier {
             problems.add(new Problem(cluster, Problem.Kind.BACKUP_IDENTITY, manifestKey, "backup " + label + " is of system identifier "
                     + m.systemIdentifier() + ", PostgreSQL " + m.pgVersion() + "; the cluster is pinned to " + id.describe()));
         }
-        Set<String> referenced = new HashSet<>(List.of(manifestKey, layout.completeMarker(label)));
+        // What is listed and not referenced is an orphan: each reference found takes its object out of the listing.
+        Set<String> unreferenced = listed;
+        unreferenced.remove(manifestKey);
+        unreferenced.remove(layout.completeMarker(label));
         if (m.pgManifest() != null) {
-            referenced.add(m.pgManifest().key());
+            unreferenced.remove(m.pgManifest().key());
             BackupManifest.StoredRef ref = m.pgManifest();
             long stored = under.stream().filter(o -> o.key().equals(ref.key())).mapToLong(Storage.ObjectInfo::size).findFirst().orElse(-1L);
             BackupManifest.FileEntry asFile = new BackupManifest.FileEntry("backup_manifest", ref.size(), null, null, ref.sha256(),
                     List.of(new BackupManifest.Chunk(ref.key(), 0, ref.size(), stored, ref.sha256())));
-            out.add(() -> checkFile(m, asFile, manifestKey));
+            submit.accept(() -> checkFile(m, asFile, manifestKey));
         }
-        for (BackupManifest.FileEntry f : m.files()) {
-            referenced.addAll(f.objectKeys());
-            out.add(() -> checkFile(m, f, manifestKey));
-        }
-        for (String key : listed) {
-            if (!referenced.contains(key)) {
-                problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + label
-                        + " that its manifest does not reference"));
+        try (BackupCatalog.FileStream files = catalog.files(e)) {
+            for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
+                BackupManifest.FileEntry file = f;
+                unreferenced.removeAll(file.objectKeys());
+                submit.accept(() -> checkFile(m, file, manifestKey));
             }
+        } catch (IOException | RuntimeException ex) {
+            problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, manifestKey, "backup " + label
+                    + ": its manifest cannot be read: " + oneLine(ex)));
+            return;   // what it references is not known: no orphans are judged
         }
-        return out;
+        for (String key : unreferenced) {
+            problems.add(new Problem(cluster, Problem.Kind.BACKUP_ORPHAN, key, "object under backup " + label
+                    + " that its manifest does not reference"));
+        }
     }
 
-    /** Runs the batches one after the other, each batch's tasks on the pool. */
-    private long runAll(List<java.util.function.Supplier<List<Callable<TaskResult>>>> batches, long taskCount, List<Problem> problems,
-            long totalBytes) {
+    /**
+     * Runs the batches one after the other, each batch's tasks on the pool as the batch hands them over; a batch waits
+     * while a few tasks per job are queued, so that no list of tasks grows with a backup's size.
+     */
+    private long runAll(List<Batch> batches, long taskCount, List<Problem> problems, long totalBytes) {
         AtomicLong bytes = new AtomicLong();
+        int slots = jobs * 4;
+        java.util.concurrent.Semaphore free = new java.util.concurrent.Semaphore(slots);
+        java.util.concurrent.ConcurrentLinkedQueue<Problem> found = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
         ExecutorService pool = Executors.newFixedThreadPool(jobs, r -> {
             Thread t = new Thread(r, "verify");
             t.setDaemon(true);
             return t;
         });
         try (Progress progress = new Progress("verify " + layout.cluster(), taskCount, totalBytes)) {
-            for (java.util.function.Supplier<List<Callable<TaskResult>>> batch : batches) {
-                List<Future<TaskResult>> fs = new ArrayList<>();
-                for (Callable<TaskResult> task : batch.get()) {
-                    fs.add(pool.submit(() -> {
-                        TaskResult r = task.call();
-                        progress.addBytes(r.bytes());
-                        progress.fileDone();
-                        return r;
-                    }));
-                }
-                for (Future<TaskResult> f : fs) {
-                    TaskResult r = f.get();
-                    problems.addAll(r.problems());
-                    bytes.addAndGet(r.bytes());
-                }
+            for (Batch batch : batches) {
+                batch.feed(task -> {
+                    free.acquireUninterruptibly();
+                    if (failure.get() != null) {
+                        free.release();
+                        return;   // a bug stopped the checks: what is left is not started
+                    }
+                    pool.execute(() -> {
+                        try {
+                            TaskResult r = task.call();
+                            progress.addBytes(r.bytes());
+                            progress.fileDone();
+                            found.addAll(r.problems());
+                            bytes.addAndGet(r.bytes());
+                        } catch (Throwable t) {
+                            failure.compareAndSet(null, t);
+                        } finally {
+                            free.release();
+                        }
+                    });
+                });
+                free.acquireUninterruptibly(slots);   // the batch's tasks have ended
+                free.release(slots);
             }
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException) {
-                throw (RuntimeException) e.getCause();
-            }
-            throw new IllegalStateException(e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new PgproofException(ExitCode.INTERRUPTED, "verify interrupted");
         } finally {
             pool.shutdownNow();
         }
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException r) {
+            throw r;
+        }
+        if (t != null) {
+            throw new IllegalStateException(t);
+        }
+        problems.addAll(found);
         return bytes.get();
     }
 

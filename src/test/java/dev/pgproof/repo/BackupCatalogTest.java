@@ -330,6 +330,70 @@ class BackupCatalogTest {
                 + "\"main/backup/20260101-000000F/manifest.json.zst\" is missing");
     }
 
+    /**
+     * A backup's files stream from its manifest one at a time, equal to what a whole load gives and in the same order,
+     * whether the manifest was written whole or from a spool; the objects a backup needs among candidates come from the
+     * same stream.
+     */
+    @Test
+    void filesStreamFromTheManifestAsALoadGivesThem() throws IOException {
+        storage = new PosixStorage(dir);
+        String label = "20260101-000000F";
+        List<BackupManifest.FileEntry> files = new java.util.ArrayList<>();
+        try (FileSpool spool = FileSpool.create("test")) {
+            for (int i = 999; i >= 0; i--) {   // spooled in any order, written in path order
+                String key = layout.backupDir(label) + "data/base/1/" + (16384 + i) + ".0.zst";
+                BackupManifest.FileEntry f = new BackupManifest.FileEntry("base/1/" + (16384 + i), 8192, "2026-01-01T00:00:00Z", "0600",
+                        "ab".repeat(32), List.of(new BackupManifest.Chunk(key, 0, 8192, 100, "cd".repeat(32))));
+                files.add(0, f);
+                spool.add(f);
+            }
+            assertThat(spool.size()).isEqualTo(1000);
+            assertThat(spool.get("base/1/16390")).isEqualTo(files.get(6));
+            assertThat(spool.get("base/1/nope")).isNull();
+            assertThatThrownBy(() -> spool.add(files.get(0))).isInstanceOf(IllegalStateException.class);
+            BackupManifest m = manifest(label, "full", files);
+            BackupCatalog c = new BackupCatalog(storage, layout);
+            String sha = c.writeManifest(m.withoutFiles(), spool.rawInPathOrder());
+            c.markComplete(m, spool.size(), sha);
+            assertThat(c.load(label).manifest()).isEqualTo(m);
+            assertThat(c.summary(label).fileCount()).isEqualTo(1000);
+            assertThat(c.summary(label).manifest()).isEqualTo(withoutFiles(m));
+            assertThat(spool.take("base/1/16384")).isEqualTo(files.get(0));
+            assertThat(spool.take("base/1/16384")).isNull();
+        }
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        List<BackupManifest.FileEntry> streamed = new java.util.ArrayList<>();
+        try (BackupCatalog.FileStream fs = c.files(label)) {
+            fs.iterator().forEachRemaining(streamed::add);
+            assertThat(fs.next()).isNull();
+        }
+        assertThat(streamed).isEqualTo(c.load(label).manifest().files()).isEqualTo(files);
+        String wanted = files.get(5).chunks().get(0).key();
+        assertThat(c.objectKeysAmong(label, java.util.Set.of(wanted, "main/backup/other"))).containsExactly(wanted);
+    }
+
+    /** A manifest changed after its backup was listed fails the reader that streams it at its end, naming it; it never ends quietly. */
+    @Test
+    void aManifestChangedSinceTheListingFailsItsStream() throws IOException {
+        storage = new PosixStorage(dir);
+        String label = "20260101-000000F";
+        BackupCatalog c = new BackupCatalog(storage, layout);
+        BackupManifest m = manifest(label, "full", oneFile(label));
+        c.markComplete(m, c.writeManifest(m));
+        assertThat(c.summary(label).complete()).isTrue();
+        BackupManifest other = manifest(label, "full", List.of());
+        Files.delete(dir.resolve(layout.manifest(label)));
+        c.writeManifest(other);   // another manifest, the marker unchanged
+        try (BackupCatalog.FileStream fs = c.files(label)) {
+            assertThatThrownBy(fs::next).isInstanceOf(IOException.class).hasMessage("backup " + label + ": manifest \""
+                    + layout.manifest(label) + "\" is damaged: it does not match the SHA-256 its marker records (changed or damaged since "
+                    + "the backup was listed)");
+        }
+        storage.delete(layout.completeMarker(label));
+        assertThatThrownBy(() -> c.files(label)).isInstanceOf(IOException.class).hasMessageContaining("is no longer usable");
+    }
+
     private static byte[] zstd(byte[] plain) throws IOException {
         java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
         try (java.io.OutputStream z = dev.pgproof.io.Compression.ZSTD.compress(buf, 3)) {
