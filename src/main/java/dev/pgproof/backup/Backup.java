@@ -8,6 +8,7 @@ import dev.pgproof.io.Hashes;
 import dev.pgproof.io.Xor;
 import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
+import dev.pgproof.repo.FileSpool;
 import dev.pgproof.repo.RepoLayout;
 import dev.pgproof.storage.Storage;
 import dev.pgproof.util.ExitCode;
@@ -58,12 +59,13 @@ public final class Backup {
     public record Options(boolean startFast, int jobs, Compression compression, int level, int archiveTimeoutSeconds, boolean resume,
             String type) {}
 
-    /** The backup an incremental or differential one is based on (null for a full), and its files by path. */
+    /** The backup an incremental or differential one is based on (null for a full), without its files. */
     private BackupManifest prior;
-    /** The prior backup's files (incremental and differential backups); each file's block hashes are read when it is copied. */
-    private Map<String, BackupManifest.FileEntry> priorFiles = new java.util.concurrent.ConcurrentHashMap<>();
-    /** How many pieces the prior's manifest has (its files are in priorFiles, taken out as they are copied). */
-    private long priorPieces;
+    /**
+     * The prior backup's files with block hashes (incremental and differential backups), spooled to local disk; each is
+     * read back, and its block hashes read, when the same file is copied. Null for a full backup.
+     */
+    private FileSpool priorFiles;
     private String type = "full";
 
     /** On a standby: the primary, used only to switch WAL so that the backup's last segment gets archived; may be null. */
@@ -109,7 +111,22 @@ public final class Backup {
                 cluster.control().walSegmentSize());
     }
 
-    public BackupManifest run() {
+    /** Takes the backup; returns its summary (the manifest without its files) and its number of files. */
+    public BackupCatalog.Entry run() {
+        try {
+            return take();
+        } finally {
+            if (priorFiles != null) {
+                try {
+                    priorFiles.close();
+                } catch (IOException e) {
+                    Log.debug("closing the prior's spool: %s", e.getMessage());
+                }
+            }
+        }
+    }
+
+    private BackupCatalog.Entry take() {
         String name = cluster.name();
         if (!standby) {
             checkArchiving();
@@ -157,7 +174,7 @@ public final class Backup {
         Log.info("backup %s: started at WAL location %s (%s)", label, startLsn, startWal);
         boolean ok = false;
         try {
-            BackupManifest m = copyAndFinish(label, startTime, timezone, tablespaces, startLsn, startWal);
+            BackupCatalog.Entry m = copyAndFinish(label, startTime, timezone, tablespaces, startLsn, startWal);
             ok = true;
             return m;
         } finally {
@@ -277,43 +294,53 @@ public final class Backup {
                 found = m;
             }
         }
-        if (found != null) {
-            try {
-                found = new BackupCatalog(storage, layout).manifest(found.label());   // the prior's files: the only manifest read whole
-            } catch (IOException e) {
-                throw repoError(e);
-            }
-        }
         String why = null;
-        if (found == null) {
-            why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";
-        } else if (found.files().stream().anyMatch(f -> f.size() > 0 && !f.hasBlockHashes())) {
-            why = "the prior backup " + found.label() + " has no block hashes (made by an older pgproof)";
-        } else if (!isAncestor(found, tli)) {
-            why = "the prior backup " + found.label() + " (timeline " + found.timeline() + ", ending at " + found.stopLsn()
-                    + ") is not on the history of the current timeline " + tli;
+        FileSpool files = null;
+        try {
+            if (found == null) {
+                why = "there is no " + (want.equals("incr") ? "complete" : "full") + " backup of this cluster to base it on";
+            } else if (!isAncestor(found, tli)) {
+                why = "the prior backup " + found.label() + " (timeline " + found.timeline() + ", ending at " + found.stopLsn()
+                        + ") is not on the history of the current timeline " + tli;
+            } else {
+                // The prior's files stream from its manifest to a local spool, found again by path as each file is copied:
+                // the heap holds one index entry per file, whatever the size of the prior.
+                files = FileSpool.create("prior-" + found.label());
+                try (BackupCatalog.FileStream stream = new BackupCatalog(storage, layout).files(found.label())) {
+                    for (BackupManifest.FileEntry f = stream.next(); f != null && why == null; f = stream.next()) {
+                        if (f.hasBlockHashes()) {
+                            files.add(f);
+                        } else if (f.size() > 0) {
+                            why = "the prior backup " + found.label() + " has no block hashes (made by an older pgproof)";
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            closeQuietly(files);
+            throw repoError(e);
         }
         if (why != null) {
+            closeQuietly(files);
             Log.warn("cluster \"%s\": %s requested, but %s: taking a full backup", cluster.name(), want.equals("incr") ? "an incremental backup"
                     : "a differential backup", why);
             type = "full";
             return;
         }
-        // The prior's files go into a map each file is taken out of as it is copied; the rest of its manifest is
-        // kept as a summary. So the prior's manifest drains while this backup's grows: about one manifest's worth.
-        Map<String, BackupManifest.FileEntry> files = new java.util.concurrent.ConcurrentHashMap<>();
-        long pieces = 0;
-        for (BackupManifest.FileEntry f : found.files()) {
-            pieces += f.chunks() == null ? 0 : f.chunks().size();
-            if (f.hasBlockHashes()) {
-                files.put(f.path(), f);
-            }
-        }
-        prior = found.withoutFiles();
-        priorPieces = pieces;
+        prior = found;
         priorFiles = files;
         Log.info("cluster \"%s\": %s backup based on %s (%s, ended %s): unchanged blocks are referenced, not stored again", cluster.name(),
                 type.equals("incr") ? "incremental" : "differential", found.label(), found.type(), found.stopTime());
+    }
+
+    private static void closeQuietly(FileSpool spool) {
+        if (spool != null) {
+            try {
+                spool.close();
+            } catch (IOException e) {
+                Log.debug("closing a spool: %s", e.getMessage());
+            }
+        }
     }
 
     /** Whether a backup lies on the history of timeline tli (its own timeline, or a parent it left after the backup ended). */
@@ -359,42 +386,36 @@ public final class Backup {
     }
 
     /**
-     * Heap a parsed manifest takes per piece (measured: 160,000 pieces of a full backup, 32.7 MB, in format 2; a format 3
-     * piece holds a CRC-32C more, about 24 bytes; see docs/benchmarks.md).
+     * Heap a backup holds per file of the cluster, whatever the file's size: its listing, its copy task, its index entries
+     * in the backup's spool and, for an incremental, the prior's, and its backup_manifest entry (an upper bound). The files' pieces are spooled to local disk ({@link FileSpool}), not held.
      */
-    static final long PIECE_HEAP = 230;
+    static final long FILE_HEAP = 1024;
 
     /**
-     * Stops a backup whose manifest (and, for an incremental, what is left of its prior's) would not fit
-     * the heap beside the jobs' buffers, before a byte is copied rather than after hours of it. The new
-     * manifest is estimated at one piece per chunk and per file, or the prior's count if larger; an
-     * incremental's prior drains as this one grows (a quarter more is allowed for files whose pieces are
-     * more numerous in one than in the other).
+     * Stops a backup whose files would not fit the heap beside the jobs' buffers, before a byte is copied rather than
+     * after hours of it (a cluster of some million files with the launcher's default heap).
      */
     private void checkManifestHeap(String label, long bytes, int files) {
-        checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), priorPieces, opt.jobs(),
-                Runtime.getRuntime().maxMemory());
+        checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), opt.jobs(), Runtime.getRuntime().maxMemory());
     }
 
-    /** The check of {@link #checkManifestHeap(String, long, int)}, given the prior's label (null: none) and piece count. */
-    public static void checkManifestHeap(String cluster, String label, long bytes, int files, String priorLabel, long priorPieces, int jobs,
-            long max) {
-        long pieces = (bytes + CHUNK_SIZE - 1) / CHUNK_SIZE + files;
-        long need = manifestHeap(priorLabel == null ? pieces : Math.max(pieces, priorPieces) * 5 / 4, jobs, priorLabel != null);
+    /** The check of {@link #checkManifestHeap(String, long, int)}, given the prior's label (null: none). */
+    public static void checkManifestHeap(String cluster, String label, long bytes, int files, String priorLabel, int jobs, long max) {
+        long need = manifestHeap(files, jobs, priorLabel != null);
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup " + label + " of cluster \"" + cluster + "\": " + files + " files, "
-                    + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the manifest" + (priorLabel != null
-                            ? "s of this backup and of " + priorLabel : "") + ", and " + jobs + " jobs' buffers), but this JVM may use "
+                    + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the files' manifest entries" + (priorLabel != null
+                            ? ", this backup's and " + priorLabel + "'s" : "") + ", and " + jobs + " jobs' buffers), but this JVM may use "
                     + (max >> 20) + " MiB", "raise the heap: PGPROOF_JAVA_OPTS=-Xmx" + ((need >> 20) * 9 / 8 + 64) + "m");
         }
     }
 
-    /** Heap a backup needs: the jobs' chunk buffers (as the command's own check counts them) and its manifests' pieces. */
-    public static long manifestHeap(long pieces, int jobs, boolean incremental) {
-        return (incremental ? 4L : 3L) * CHUNK_SIZE * jobs + (64L << 20) + pieces * PIECE_HEAP;
+    /** Heap a backup needs: the jobs' chunk buffers (as the command's own check counts them) and its files' entries. */
+    public static long manifestHeap(long files, int jobs, boolean incremental) {
+        return (incremental ? 4L : 3L) * CHUNK_SIZE * jobs + (64L << 20) + files * FILE_HEAP;
     }
 
-    private BackupManifest copyAndFinish(String label, Instant startTime, String timezone, Map<Integer, Path> tablespaces,
+    private BackupCatalog.Entry copyAndFinish(String label, Instant startTime, String timezone, Map<Integer, Path> tablespaces,
             String startLsn, String startWal) {
         DataDirScanner.Scan scan;
         try {
@@ -413,7 +434,17 @@ public final class Backup {
                     label);
         }
         TestHooks.pause("backup-after-list", label);
-        List<BackupManifest.FileEntry> entries = copyFiles(label, scan.files(), total);
+        try (FileSpool entries = FileSpool.create("backup-" + label)) {
+            return finish(label, startTime, timezone, tablespaces, startLsn, startWal, scan, total, entries);
+        } catch (IOException e) {
+            throw repoError(e);
+        }
+    }
+
+    /** Copies the files into the spool, stops the backup, waits for its WAL, writes its manifests and marks it complete. */
+    private BackupCatalog.Entry finish(String label, Instant startTime, String timezone, Map<Integer, Path> tablespaces, String startLsn,
+            String startWal, DataDirScanner.Scan scan, long total, FileSpool entries) throws IOException {
+        copyFiles(label, scan.files(), total, entries);
         BackupManifest.PageChecksums pageChecksums = pages == null ? null : new BackupManifest.PageChecksums(pages.checked.get(),
                 pages.skipped.get(), pages.failed.get(), pages.failedFiles.get());
         if (pageChecksums != null) {
@@ -465,14 +496,19 @@ public final class Backup {
         waiter.start();
         boolean waited = false;
         try {
-            List<BackupManifest.FileEntry> all = new ArrayList<>(entries);
-            all.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
-            all.sort(Comparator.comparing(BackupManifest.FileEntry::path));
+            entries.add(storeSmall(label, "backup_label", labelFile.getBytes(StandardCharsets.UTF_8), stopTime));
 
-            // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy.
+            // PostgreSQL-format backup_manifest, for pg_verifybackup on a restored copy; the sizes, from the same pass.
             List<PgBackupManifest.FileEntry> pgFiles = new ArrayList<>();
-            for (BackupManifest.FileEntry f : all) {
+            long size = 0;
+            long stored = 0;
+            for (String path : entries.paths()) {
+                BackupManifest.FileEntry f = entries.get(path);
                 pgFiles.add(PgBackupManifest.FileEntry.withCrc32c(f.path(), f.size(), Instant.parse(f.mtime()), f.crc32c()));
+                size += f.size();
+                for (BackupManifest.Chunk c : f.chunks()) {
+                    stored += c.storedSize();
+                }
             }
             byte[] pgManifest = PgBackupManifest.render(pgFiles, List.of(new PgBackupManifest.WalRange(timeline,
                     WalFileName.parseLsn(startLsn), WalFileName.parseLsn(stopLsn))));
@@ -486,7 +522,7 @@ public final class Backup {
             }
 
             if (!leftovers.isEmpty()) {
-                removeUnused(label, all, pgRef.key());
+                removeUnused(label, entries, pgRef.key());
             }
             Log.timing("backup_label and backup_manifest stored");
             try {
@@ -499,14 +535,6 @@ public final class Backup {
                 throw e;
             }
 
-            long size = 0;
-            long stored = 0;
-            for (BackupManifest.FileEntry f : all) {
-                size += f.size();
-                for (BackupManifest.Chunk c : f.chunks()) {
-                    stored += c.storedSize();
-                }
-            }
             List<BackupManifest.Tablespace> tbs = new ArrayList<>();
             tablespaces.forEach((oid, loc) -> tbs.add(new BackupManifest.Tablespace(oid, loc.toString())));
             List<BackupManifest.Directory> dirs = new ArrayList<>();
@@ -521,23 +549,19 @@ public final class Backup {
                     cluster.control().walSegmentSize(), timeline, startLsn, stopLsn, startWal, stopWal, startTime.toString(),
                     stopTime.toString(), timezone, opt.compression().id, cluster.control().dataChecksumVersion() != 0,
                     cluster.pgdata().toString(), System.getProperty("user.name"), size, stored, labelFile,
-                    spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, all, prior == null ? null : prior.label(),
+                    spcMap == null || spcMap.isEmpty() ? null : spcMap, pgRef, tbs, dirs, null, prior == null ? null : prior.label(),
                     pageChecksums);
             if (prior != null) {
                 Log.info("backup %s: %s of %s unchanged since %s, %s stored; %s (changed blocks, or whole windows of scattered changes) "
                         + "stored as their XOR with the earlier version (%s of earlier objects read for it)", label, Sizes.bytes(unchangedBytes.get()),
                         Sizes.bytes(size), prior.label(), Sizes.bytes(stored), Sizes.bytes(xorBytes.get()), Sizes.bytes(baseBytesRead.get()));
             }
-            try {
-                BackupCatalog catalog = new BackupCatalog(storage, layout);
-                String sha = catalog.writeManifest(m);
-                TestHooks.pause("backup-before-complete", label);
-                catalog.markComplete(m, sha);
-                Log.timing("manifest written, marked complete");
-            } catch (IOException e) {
-                throw repoError(e);
-            }
-            return m;
+            BackupCatalog catalog = new BackupCatalog(storage, layout);
+            String sha = catalog.writeManifest(m, entries.rawInPathOrder());
+            TestHooks.pause("backup-before-complete", label);
+            catalog.markComplete(m, entries.size(), sha);
+            Log.timing("manifest written, marked complete");
+            return new BackupCatalog.Entry(label, true, m, null, entries.size(), sha);
         } finally {
             if (!waited) {
                 waiter.interrupt();   // failed before the WAL arrived: stop polling
@@ -546,14 +570,18 @@ public final class Backup {
     }
 
     /** After a resume: objects of the interrupted run that this backup does not use (files since dropped) go. */
-    private void removeUnused(String label, List<BackupManifest.FileEntry> all, String pgManifestKey) {
+    private void removeUnused(String label, FileSpool all, String pgManifestKey) {
         java.util.Set<String> used = new java.util.HashSet<>();
         used.add(pgManifestKey);
-        for (BackupManifest.FileEntry f : all) {
-            used.addAll(f.objectKeys());
-        }
         int removed = 0;
         try {
+            for (String path : all.paths()) {
+                for (String key : all.get(path).objectKeys()) {
+                    if (leftovers.containsKey(key)) {
+                        used.add(key);
+                    }
+                }
+            }
             for (String key : leftovers.keySet()) {
                 if (!used.contains(key)) {
                     storage.delete(key);
@@ -582,7 +610,7 @@ public final class Backup {
      * hashed, compressed and stored on its own, so all cores compress even when one file holds most
      * of the data. Memory is bounded by 2 x jobs chunk buffers.
      */
-    private List<BackupManifest.FileEntry> copyFiles(String label, List<DataDirScanner.SourceFile> files, long total) {
+    private void copyFiles(String label, List<DataDirScanner.SourceFile> files, long total, FileSpool out) {
         List<DataDirScanner.SourceFile> order = new ArrayList<>(files);
         order.sort(Comparator.comparingLong(DataDirScanner.SourceFile::size).reversed());
         ExecutorService readers = Executors.newFixedThreadPool(opt.jobs(), daemon("backup-read"));
@@ -591,17 +619,19 @@ public final class Backup {
         for (int i = 0; i < 2 * opt.jobs(); i++) {
             buffers.add(new byte[CHUNK_SIZE]);
         }
-        List<BackupManifest.FileEntry> out = new ArrayList<>();
         try (Progress progress = new Progress("backup " + label, files.size(), total)) {
-            List<Future<BackupManifest.FileEntry>> futures = new ArrayList<>();
+            List<Future<Void>> futures = new ArrayList<>();
             for (DataDirScanner.SourceFile f : order) {
-                futures.add(readers.submit(() -> copyFile(label, f, buffers, compressors, progress)));
+                futures.add(readers.submit(() -> {
+                    BackupManifest.FileEntry e = copyFile(label, f, buffers, compressors, progress);
+                    if (e != null) {
+                        out.add(e);   // spooled: the heap keeps its path, not its pieces
+                    }
+                    return null;
+                }));
             }
-            for (Future<BackupManifest.FileEntry> fu : futures) {
-                BackupManifest.FileEntry e = fu.get();
-                if (e != null) {
-                    out.add(e);
-                }
+            for (Future<Void> fu : futures) {
+                fu.get();
             }
             long el = progress.elapsedNanos();
             Log.info("backup %s: copied %d files, %s in %s (%s)", label, out.size(), Sizes.bytes(progress.bytes()), Sizes.seconds(el),
@@ -622,7 +652,6 @@ public final class Backup {
                 Thread.currentThread().interrupt();
             }
         }
-        return out;
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {
@@ -634,7 +663,7 @@ public final class Backup {
     }
 
     private RuntimeException failure(String label, Throwable c) {
-        while (c instanceof ExecutionException && c.getCause() != null) {
+        while ((c instanceof ExecutionException || c instanceof java.io.UncheckedIOException) && c.getCause() != null) {
             c = c.getCause();
         }
         if (c instanceof PgproofException) {
@@ -742,7 +771,12 @@ public final class Backup {
      * file, or its hashes cannot be read (the file is then stored whole, and said so).
      */
     private BlockDelta.Prior priorOf(String path) {
-        BackupManifest.FileEntry f = priorFiles.remove(path);   // each file is copied once: its entry is not needed again
+        BackupManifest.FileEntry f;
+        try {
+            f = priorFiles == null ? null : priorFiles.take(path);   // each file is copied once: its entry is not needed again
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         if (f == null) {
             return null;
         }
@@ -1051,6 +1085,11 @@ public final class Backup {
     }
 
     private PgproofException repoError(IOException e) {
+        if (e instanceof FileSpool.SpoolException spool) {
+            return new PgproofException(ExitCode.BACKUP_FAILED, "backup " + (currentLabel == null ? "" : currentLabel + " ") + "of cluster \""
+                    + cluster.name() + "\": " + spool.getMessage(), "the backup was not marked complete; free space in "
+                    + System.getProperty("java.io.tmpdir") + ", or give pgproof another local directory: PGPROOF_JAVA_OPTS=-Djava.io.tmpdir=DIR");
+        }
         if (e instanceof dev.pgproof.storage.RepositoryFullException full) {
             return new PgproofException(ExitCode.BACKUP_FAILED, "repository \"" + storage.describe() + "\" is full: backup "
                     + (currentLabel == null ? "" : currentLabel + " ") + "of cluster \"" + cluster.name() + "\" could not store \"" + full.key()

@@ -8,6 +8,7 @@ import dev.pgproof.config.Settings;
 import dev.pgproof.expire.Retention;
 import dev.pgproof.io.Compression;
 import dev.pgproof.lock.RepoLock;
+import dev.pgproof.repo.BackupCatalog;
 import dev.pgproof.repo.BackupManifest;
 import dev.pgproof.repo.ClusterIdentity;
 import dev.pgproof.storage.Storage;
@@ -132,17 +133,18 @@ final class BackupCommand implements Callable<Integer> {
             if (primary != null || fromStandby) {
                 backup.fromStandby(primary);
             }
-            BackupManifest m;
+            BackupCatalog.Entry done;
             try {
-                m = backup.run();
+                done = backup.run();
             } finally {
                 if (primary != null) {
                     primary.close();
                 }
             }
+            BackupManifest m = done.manifest();
             long nanos = Duration.between(t0, Instant.now()).toNanos();
             Log.info("backup %s of cluster \"%s\" complete: %s in %d files, %s stored, WAL %s to %s, %s (%s)", m.label(), cluster,
-                    Sizes.bytes(m.size()), m.files().size(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),
+                    Sizes.bytes(m.size()), done.fileCount(), Sizes.bytes(m.storedSize()), m.startWal(), m.stopWal(), Sizes.seconds(nanos),
                     Sizes.rate(m.size(), nanos));
             System.out.println(m.label());
             BackupManifest.PageChecksums pc = m.pageChecksums();

@@ -31,28 +31,26 @@ class BackupHeapTest {
     }
 
     /**
-     * Once the data directory is listed, the manifests count too (about 210 bytes of heap a piece, one piece per
-     * 8 MiB chunk and per file; an incremental's prior drains as it grows, a quarter more is allowed): with the
-     * launcher's 384 MiB cap a full backup of 7 TB in 100,000 files fits and one of 10 TB does not; an incremental
-     * of 5 TB fits and one of 6 TB does not. Refused before copying, with the heap that would do.
+     * Once the data directory is listed, its files count too (their manifest entries are spooled to local disk, and the
+     * heap holds about a kilobyte a file, whatever the file's size): with the launcher's 384 MiB cap a backup of 1 PB in
+     * 100,000 files fits, full or incremental, and one of 300,000 files refused before copying, with the heap that would do.
      */
     @Test
     void manifestsThatWouldNotFitTheHeapAreRefusedBeforeCopying() {
-        long tb = 1L << 40;
+        long pb = 1L << 50;
         long max = 341 * MIB;
-        long chunksPerTb = tb / dev.pgproof.backup.Backup.CHUNK_SIZE;
-        dev.pgproof.backup.Backup.checkManifestHeap("main", "F", 7 * tb, 100_000, null, 0, 2, max);
-        dev.pgproof.backup.Backup.checkManifestHeap("main", "I", 5 * tb, 100_000, "F", 5 * chunksPerTb + 100_000, 2, max);
-        assertThatThrownBy(() -> dev.pgproof.backup.Backup.checkManifestHeap("main", "F2", 10 * tb, 100_000, null, 0, 2, max))
+        dev.pgproof.backup.Backup.checkManifestHeap("main", "F", pb, 100_000, null, 2, max);
+        dev.pgproof.backup.Backup.checkManifestHeap("main", "I", pb, 100_000, "F", 2, max);
+        assertThatThrownBy(() -> dev.pgproof.backup.Backup.checkManifestHeap("main", "F2", 10L << 40, 300_000, null, 2, max))
                 .isInstanceOfSatisfying(PgproofException.class, e -> {
                     assertThat(e.exitCode()).isEqualTo(ExitCode.CONFIG);
-                    assertThat(e.getMessage()).startsWith("backup F2 of cluster \"main\": 100000 files, 10.0 TB, need about ")
-                            .endsWith(" MiB of Java heap (the manifest, and 2 jobs' buffers), but this JVM may use 341 MiB");
+                    assertThat(e.getMessage()).startsWith("backup F2 of cluster \"main\": 300000 files, 10.0 TB, need about ")
+                            .endsWith(" MiB of Java heap (the files' manifest entries, and 2 jobs' buffers), but this JVM may use 341 MiB");
                     assertThat(e.hints()).singleElement().asString().startsWith("raise the heap: PGPROOF_JAVA_OPTS=-Xmx");
                 });
-        assertThatThrownBy(() -> dev.pgproof.backup.Backup.checkManifestHeap("main", "I2", 6 * tb, 100_000, "F", 6 * chunksPerTb + 100_000, 2, max))
+        assertThatThrownBy(() -> dev.pgproof.backup.Backup.checkManifestHeap("main", "I2", 1L << 40, 300_000, "F", 2, max))
                 .isInstanceOfSatisfying(PgproofException.class, e -> assertThat(e.getMessage())
-                        .contains("(the manifests of this backup and of F, and 2 jobs' buffers)"));
+                        .contains("(the files' manifest entries, this backup's and F's, and 2 jobs' buffers)"));
     }
 
     @Test
