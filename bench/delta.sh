@@ -2,8 +2,10 @@
 # restore --delta against a full restore: one pgbench cluster backed up, restored, then a little
 # damaged in the restored copy (bytes overwritten in the middle of N relation files at the same size
 # and modification time, one file deleted, one stray file added) and restored over with --delta.
-# Also the delta over an unchanged copy (the cost of reading and hashing everything), and
-# pgBackRest's restore --delta of the same damage when pgbackrest is installed.
+# Also the delta over an unchanged copy (the cost of reading and hashing everything): right after the
+# restore, with whatever the restore left in the page cache (pgproof writes direct, bypassing it;
+# pgBackRest through it), and, run as root, again with the page cache dropped ("cold"), both tools then
+# reading the copy from disk. And pgBackRest's restore --delta of the same when pgbackrest is installed.
 # Usage: bench/delta.sh [PGBENCH_SCALE] [JOBS] [FILES_DAMAGED]   (run as root or as an unprivileged user)
 set -euo pipefail
 scale="${1:-50}"
@@ -30,6 +32,11 @@ run() { # run NAME CMD...: prints one line
   [ -n "${VERBOSE:-}" ] && grep -E "delta restore of backup .*checked|restored and verified" "$work/err" | sed 's/^/    /' || true
 }
 
+cold() { # drop the page cache (root only): a delta restore then reads the copy from disk, whichever tool wrote it
+  if [ "$(id -u)" = 0 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; return 0; fi
+  return 1
+}
+
 damage() { # damage DIR: the same damage in any restored copy
   local d="$1" f
   for f in $(cd "$d" && find base -type f -regex '.*/[0-9]+' -size +1M | sort | head -n "$damaged"); do
@@ -44,6 +51,9 @@ damage() { # damage DIR: the same damage in any restored copy
 as "$root/pgproof" backup --cluster bench --repo "$work/repo" --pgdata "$work/data" --start-fast --jobs "$jobs" >/dev/null 2>&1
 run "pgproof restore (into an empty directory)" "$root/pgproof" restore --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
 run "pgproof restore --delta (nothing changed)" "$root/pgproof" restore --delta --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
+if cold; then
+  run "pgproof restore --delta (nothing changed, cold)" "$root/pgproof" restore --delta --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
+fi
 damage "$work/r"
 run "pgproof restore --delta (damaged)" "$root/pgproof" restore --delta --cluster bench --repo "$work/repo" --pgdata "$work/r" --jobs "$jobs"
 grep -E "delta restore of backup .*checked" "$work/err" | sed 's/^/    /'
@@ -53,6 +63,9 @@ if command -v pgbackrest >/dev/null; then
   as $(pgbr) --type=full backup >/dev/null 2>&1
   run "pgbackrest restore (into an empty directory)" $(pgbr) --pg1-path="$work/p" restore
   run "pgbackrest restore --delta (nothing changed)" $(pgbr) --pg1-path="$work/p" --delta restore
+  if cold; then
+    run "pgbackrest restore --delta (nothing changed, cold)" $(pgbr) --pg1-path="$work/p" --delta restore
+  fi
   damage "$work/p"
   run "pgbackrest restore --delta (damaged)" $(pgbr) --pg1-path="$work/p" --delta restore
 else
