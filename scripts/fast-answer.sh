@@ -82,7 +82,8 @@ get_answer() {
 # launch_opts NATIVE_DIR JAR: sets the array jvm_launch to the JVM options that only speed up a start:
 # -DZstdNativePath=<library> when the build unpacked zstd-jni's native library for this machine under
 # NATIVE_DIR (target/native), so the JVM loads it in place instead of extracting it to a temporary
-# file on every start; -XX:SharedArchiveFile=<JAR without .jar>.jsa when the class-data archive built
+# file on every start; -Dorg.newsclub.net.unix.library.override=<library> likewise for junixsocket's
+# (unix-socket connections; also spares a java.io.tmpdir that is full or mounted noexec); -XX:SharedArchiveFile=<JAR without .jar>.jsa when the class-data archive built
 # for JAR is there and newer than it (a stale or unusable archive is ignored by the JVM anyway).
 launch_opts() {
   local arch="${HOSTTYPE:-}" f cds="${2%.jar}.jsa"
@@ -90,6 +91,9 @@ launch_opts() {
   [ "$arch" = x86_64 ] && arch=amd64
   for f in "$1"/linux/"$arch"/libzstd-jni-*.so; do
     if [ -r "$f" ]; then jvm_launch=("-DZstdNativePath=$f"); fi
+  done
+  for f in "$1"/lib/"$arch"-Linux-clang/jni/libjunixsocket-native-*.so; do
+    if [ -r "$f" ]; then jvm_launch+=("-Dorg.newsclub.net.unix.library.override=$f"); fi
   done
   if [ -r "$cds" ] && [ "$cds" -nt "$2" ]; then jvm_launch+=("-XX:SharedArchiveFile=$cds"); fi
 }
