@@ -305,7 +305,7 @@ public final class Backup {
             } else {
                 // The prior's files stream from its manifest to a local spool, found again by path as each file is copied:
                 // the heap holds one index entry per file, whatever the size of the prior.
-                files = FileSpool.create("prior-" + found.label());
+                files = FileSpool.create("prior backup " + found.label());
                 try (BackupCatalog.FileStream stream = new BackupCatalog(storage, layout).files(found.label())) {
                     for (BackupManifest.FileEntry f = stream.next(); f != null && why == null; f = stream.next()) {
                         if (f.hasBlockHashes()) {
@@ -434,7 +434,7 @@ public final class Backup {
                     label);
         }
         TestHooks.pause("backup-after-list", label);
-        try (FileSpool entries = FileSpool.create("backup-" + label)) {
+        try (FileSpool entries = FileSpool.create("backup " + label)) {
             return finish(label, startTime, timezone, tablespaces, startLsn, startWal, scan, total, entries);
         } catch (IOException e) {
             throw repoError(e);

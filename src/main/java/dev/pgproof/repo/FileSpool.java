@@ -26,10 +26,10 @@ public final class FileSpool implements Closeable {
     private final Map<String, long[]> index = new HashMap<>();   // path: {offset, length}
     private long end;
 
-    private final String what;
+    private final String whose;
 
-    private FileSpool(String what, FileChannel channel) {
-        this.what = what;
+    private FileSpool(String whose, FileChannel channel) {
+        this.whose = whose;
         this.channel = channel;
     }
 
@@ -41,22 +41,22 @@ public final class FileSpool implements Closeable {
     }
 
     private SpoolException failed(String doing, IOException e) {
-        return new SpoolException("could not " + doing + " the " + what + " manifest entries spooled in " + System.getProperty("java.io.tmpdir")
-                + ": " + e.getMessage(), e);
+        return new SpoolException("could not " + doing + " the manifest entries of " + whose + " spooled in "
+                + System.getProperty("java.io.tmpdir") + ": " + e.getMessage(), e);
     }
 
-    /** A new, empty spool; what names whose entries it holds, for messages. */
-    public static FileSpool create(String what) throws IOException {
+    /** A new, empty spool; whose names the backup whose entries it holds, for messages ("backup L"). */
+    public static FileSpool create(String whose) throws IOException {
         try {
             Path file = Files.createTempFile("pgproof-spool-", ".json");
             try {
-                return new FileSpool(what, FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE));
+                return new FileSpool(whose, FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE));
             } finally {
                 Files.delete(file);
             }
         } catch (IOException e) {
-            throw new SpoolException("could not create a file for the " + what + " manifest entries in " + System.getProperty("java.io.tmpdir")
-                    + ": " + e.getMessage(), e);
+            throw new SpoolException("could not create a local file for the manifest entries of " + whose + " in "
+                + System.getProperty("java.io.tmpdir") + ": " + e.getMessage(), e);
         }
     }
 

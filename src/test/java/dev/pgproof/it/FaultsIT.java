@@ -576,6 +576,34 @@ class FaultsIT {
         assertThat(dest.resolve("global/pg_control")).doesNotExist();
     }
 
+    // ------------------------------------------------------------------ 11. a local spool that cannot be written
+
+    /**
+     * A backup keeps its files' manifest entries in a spool file in the JVM's temporary directory: one that cannot be
+     * created there fails the backup loudly, as a local problem with its fix (not as the repository's), no trace, and
+     * leaves neither a complete backup nor any object of the one it had started.
+     */
+    @Test
+    @Order(11)
+    void aBackupWhoseLocalSpoolCannotBeCreatedFailsNamingTheDirectory() throws Exception {
+        List<String> before = Pgproof.labels(info().get("backups"));
+        PgCluster.ProcessResult r = Pgproof.run(Map.of("PGPROOF_JAVA_OPTS", "-Djava.io.tmpdir=/nonexistent/spool"), "backup", "--cluster",
+                CLUSTER, "--repo", repo.toString(), "--pgdata", main.dataDir().toString(), "--start-fast");
+        assertThat(r.exitCode()).as(r.stderr()).isEqualTo(8);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("ERROR: backup (\\d{8}-\\d{6}F) of cluster \"" + CLUSTER + "\": could not "
+                + "create a local file for the manifest entries of backup \\1 in /nonexistent/spool: \\S+").matcher(r.stderr());
+        assertThat(m.find()).as(r.stderr()).isTrue();
+        assertThat(r.stderr()).contains("HINT: the backup was not marked complete; free space in /nonexistent/spool, or give pgproof another "
+                + "local directory: PGPROOF_JAVA_OPTS=-Djava.io.tmpdir=DIR").doesNotContain("\tat ").doesNotContain("Exception");
+        assertThat(Pgproof.labels(info().get("backups"))).isEqualTo(before);
+        Path started = repo.resolve(CLUSTER).resolve("backup").resolve(m.group(1));
+        if (Files.exists(started)) {
+            try (java.util.stream.Stream<Path> left = Files.walk(started)) {
+                assertThat(left.filter(Files::isRegularFile)).as("objects left by the failed backup").isEmpty();
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ helpers: pgproof
 
     /** A copy of the repository (owner and modes kept) under base, to damage without touching the one the other tests use. */
