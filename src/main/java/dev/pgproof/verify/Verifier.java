@@ -104,7 +104,7 @@ public final class Verifier {
                 String label = dir.substring(prefix.length(), dir.length() - 1);
                 BackupCatalog.Entry entry;
                 try {
-                    entry = catalog.summary(label);   // each manifest is read whole only while its backup is checked
+                    entry = catalog.summary(label);   // each manifest's files stream past only while its backup is checked
                 } catch (IOException | RuntimeException ex) {
                     if (onlySet == null || onlySet.equals(label)) {
                         problems.add(new Problem(cluster, Problem.Kind.BACKUP_CORRUPT, layout.backupDir(label), "backup " + label
@@ -127,6 +127,11 @@ public final class Verifier {
             }
             // A backup running now (its lock held by a live process) is in progress, not incomplete.
             java.util.Optional<dev.pgproof.lock.Lease> running = dev.pgproof.lock.RepoLock.liveHolder(storage, layout, "backup");
+            // A backup a reader (restore, prove) holds: if an expire withdrew it meanwhile, its objects stay until the reader is done.
+            Map<String, dev.pgproof.lock.Lease> held = new HashMap<>();
+            for (dev.pgproof.lock.RepoLock.Held h : dev.pgproof.lock.RepoLock.holds(storage, layout, false)) {
+                held.put(h.label(), h.lease());
+            }
             // Objects some complete backup references: an expired backup's directory may keep only objects a later
             // (incremental) backup still references, which is not an incomplete backup.
             // Only objects under backups that are not complete are looked up in it, so only those are remembered.
@@ -162,6 +167,11 @@ public final class Verifier {
                     continue;
                 }
                 List<String> under = byLabel.getOrDefault(e.label(), List.of());
+                if (e.expired() && held.containsKey(e.label())) {
+                    Log.info("verify of cluster \"%s\": backup %s was expired while %s holds it: its objects stay until the next expire "
+                            + "after the reader is done; not judged", cluster, e.label(), held.get(e.label()).describe());
+                    continue;
+                }
                 if (e.expired()) {
                     // Remains of an expired backup (expire's backup.expired marker): each object must still be referenced.
                     for (String key : under) {
