@@ -83,7 +83,9 @@ get_answer() {
 # -DZstdNativePath=<library> when the build unpacked zstd-jni's native library for this machine under
 # NATIVE_DIR (target/native), so the JVM loads it in place instead of extracting it to a temporary
 # file on every start; -Dorg.newsclub.net.unix.library.override=<library> likewise for junixsocket's
-# (unix-socket connections; also spares a java.io.tmpdir that is full or mounted noexec); -XX:SharedArchiveFile=<JAR without .jar>.jsa when the class-data archive built
+# (unix-socket connections; also spares a java.io.tmpdir that is full or mounted noexec), and
+# -Djava.library.path=<its directory, then Java's default> for lz4-java's (LZ4 and XXH64);
+# -XX:SharedArchiveFile=<JAR without .jar>.jsa when the class-data archive built
 # for JAR is there and newer than it (a stale or unusable archive is ignored by the JVM anyway).
 launch_opts() {
   local arch="${HOSTTYPE:-}" f cds="${2%.jar}.jsa"
@@ -95,5 +97,7 @@ launch_opts() {
   for f in "$1"/lib/"$arch"-Linux-clang/jni/libjunixsocket-native-*.so; do
     if [ -r "$f" ]; then jvm_launch+=("-Dorg.newsclub.net.unix.library.override=$f"); fi
   done
+  f="$1/net/jpountz/util/linux/$arch"
+  if [ -r "$f/liblz4-java.so" ]; then jvm_launch+=("-Djava.library.path=$f:/usr/java/packages/lib:/usr/lib64:/lib64:/lib:/usr/lib"); fi
   if [ -r "$cds" ] && [ "$cds" -nt "$2" ]; then jvm_launch+=("-XX:SharedArchiveFile=$cds"); fi
 }
