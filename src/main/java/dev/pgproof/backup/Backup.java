@@ -247,11 +247,12 @@ public final class Backup {
         return check.matches();
     }
 
-    /** A piece's checksums (manifest format 3): the SHA-256 of its blocks' hashes, and its CRC-32C. */
-    private record Sums(String blocksSha256, long crc32c) {
+    /** A piece's checksums (manifest format 3): the SHA-256 of its blocks' hashes, its CRC-32C and its XXH64. */
+    private record Sums(String blocksSha256, long crc32c, long xxh64) {
         /** The manifest's piece with these checksums. */
         BackupManifest.Chunk piece(String key, long offset, long size, long storedSize, Long sourceOffset, String xorKey, Long xorOffset) {
-            return new BackupManifest.Chunk(key, offset, size, storedSize, null, sourceOffset, xorKey, xorOffset, blocksSha256, crc32c);
+            return new BackupManifest.Chunk(key, offset, size, storedSize, null, sourceOffset, xorKey, xorOffset, blocksSha256, crc32c,
+                    xxh64);
         }
     }
 
@@ -266,7 +267,7 @@ public final class Backup {
                 : BlockTreeHash.of(buf, from, len);
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         crc.update(buf, from, len);
-        return new Sums(tree, crc.getValue());
+        return new Sums(tree, crc.getValue(), Hashes.xxh64(buf, from, len));
     }
 
     /**

@@ -4,7 +4,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
-/** SHA-256 helpers: pgproof's checksum for every stored file. */
+/** Checksum helpers: SHA-256, pgproof's checksum for every stored file, and XXH64. */
 public final class Hashes {
     private Hashes() {}
 
@@ -22,5 +22,18 @@ public final class Hashes {
 
     public static String sha256Hex(byte[] data) {
         return hex(sha256().digest(data));
+    }
+
+    /** XXH64 (seed 0; lz4-java's native build where it loads, else its Java one): the fast 64-bit hash of a piece. */
+    private static final net.jpountz.xxhash.XXHashFactory XXHASH = net.jpountz.xxhash.XXHashFactory.fastestInstance();
+
+    /** The XXH64 of b[off, off + len). */
+    public static long xxh64(byte[] b, int off, int len) {
+        return XXHASH.hash64().hash(b, off, len, 0);
+    }
+
+    /** A running XXH64 (seed 0); close it when done. */
+    public static net.jpountz.xxhash.StreamingXXHash64 xxh64() {
+        return XXHASH.newStreamingHash64(0);
     }
 }

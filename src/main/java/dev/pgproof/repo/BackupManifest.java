@@ -162,12 +162,18 @@ public record BackupManifest(
      * {@code xorKey} (never itself an XOR piece). A block changed by a few bytes then stores as almost
      * all zeros. The checksums are always those of the piece's own (resolved) bytes: in format 3,
      * {@code blocksSha256} (a {@link dev.pgproof.io.BlockTreeHash}: the SHA-256 of the 16-byte SHA-256
-     * prefixes of its 8 KiB blocks) and {@code crc32c}; in formats 1 and 2, {@code sha256} (of the bytes).
+     * prefixes of its 8 KiB blocks) and {@code crc32c}, and from 2026-11-26 on {@code xxh64} (its XXH64, seed 0,
+     * as a signed 64-bit integer); in formats 1 and 2, {@code sha256} (of the bytes).
      * {@code storedSize} counts what this backup stored for the piece (0 for a reference).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset, String xorKey,
-            Long xorOffset, String blocksSha256, Long crc32c) {
+            Long xorOffset, String blocksSha256, Long crc32c, Long xxh64) {
+        public Chunk(String key, long offset, long size, long storedSize, String sha256, Long sourceOffset, String xorKey, Long xorOffset,
+                String blocksSha256, Long crc32c) {
+            this(key, offset, size, storedSize, sha256, sourceOffset, xorKey, xorOffset, blocksSha256, crc32c, null);
+        }
+
         public Chunk(String key, long offset, long size, long storedSize, String sha256) {
             this(key, offset, size, storedSize, sha256, null, null, null);
         }
@@ -187,6 +193,16 @@ public record BackupManifest(
          */
         public ContentCheck check() {
             return new ContentCheck(size, crc32c, blocksSha256, sha256, false);
+        }
+
+        /**
+         * A check of bytes already on disk against the piece, for a delta restore deciding whether to keep them: its
+         * CRC-32C and its XXH64 together (96 bits: an accidental difference goes unseen with odds of about 2^-96, and the
+         * CRC-32C alone finds every difference of up to 32 consecutive bits), at a small part of the cost of the SHA-256
+         * of its blocks, which a piece without an XXH64 (an older backup) is checked against.
+         */
+        public ContentCheck sameCheck() {
+            return crc32c != null && xxh64 != null ? new ContentCheck(size, crc32c, xxh64) : check();
         }
 
         /**
@@ -220,8 +236,9 @@ public record BackupManifest(
 
     /**
      * Content (a piece, or a whole file), fed in order, checked against its size and one of the checksums its entry
-     * records: the CRC-32C when asked for the cheap one and there is one, else the SHA-256 of its blocks' hashes (a
-     * format 3 piece), else the SHA-256 of the bytes (formats 1 and 2).
+     * records: the CRC-32C when asked for the cheap one and there is one (with the XXH64 too, for
+     * {@link Chunk#sameCheck()}), else the SHA-256 of its blocks' hashes (a format 3 piece), else the SHA-256 of the
+     * bytes (formats 1 and 2).
      */
     public static final class ContentCheck {
         private final long expectedSize;
@@ -231,7 +248,22 @@ public record BackupManifest(
         private final java.util.zip.CRC32C crc;
         private final dev.pgproof.io.BlockTreeHash tree;
         private final java.security.MessageDigest sha;
+        private final Long expectedXxh64;
+        private final net.jpountz.xxhash.StreamingXXHash64 xxh;
         private long size;
+
+        /** The CRC-32C and XXH64 check ({@link Chunk#sameCheck()}). */
+        ContentCheck(long size, long crc32c, long xxh64) {
+            this.expectedSize = size;
+            this.expectedCrc32c = crc32c;
+            this.expectedTree = null;
+            this.expectedSha256 = null;
+            this.crc = new java.util.zip.CRC32C();
+            this.tree = null;
+            this.sha = null;
+            this.expectedXxh64 = xxh64;
+            this.xxh = dev.pgproof.io.Hashes.xxh64();
+        }
 
         ContentCheck(long size, Long crc32c, String blocksSha256, String sha256, boolean cheap) {
             this.expectedSize = size;
@@ -241,11 +273,16 @@ public record BackupManifest(
             this.crc = cheap && crc32c != null ? new java.util.zip.CRC32C() : null;
             this.tree = crc == null && blocksSha256 != null ? new dev.pgproof.io.BlockTreeHash() : null;
             this.sha = crc == null && tree == null ? dev.pgproof.io.Hashes.sha256() : null;
+            this.expectedXxh64 = null;
+            this.xxh = null;
         }
 
         public void update(byte[] b, int off, int len) {
             if (crc != null) {
                 crc.update(b, off, len);
+                if (xxh != null) {
+                    xxh.update(b, off, len);
+                }
             } else if (tree != null) {
                 tree.update(b, off, len);
             } else {
@@ -256,14 +293,18 @@ public record BackupManifest(
 
         /** Whether what was fed has the expected size and checksum; ends this check. */
         public boolean matches() {
-            if (size != expectedSize) {
-                return false;
-            }
+            boolean same;
             if (crc != null) {
-                return crc.getValue() == expectedCrc32c;
+                same = crc.getValue() == expectedCrc32c && (xxh == null || xxh.getValue() == expectedXxh64);
+            } else if (tree != null) {
+                same = tree.hex().equals(expectedTree);
+            } else {
+                same = expectedSha256 != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(expectedSha256);
             }
-            return tree != null ? tree.hex().equals(expectedTree)
-                    : expectedSha256 != null && dev.pgproof.io.Hashes.hex(sha.digest()).equals(expectedSha256);
+            if (xxh != null) {
+                xxh.close();   // native state
+            }
+            return same && size == expectedSize;
         }
 
         /** Whether b[off, off + len) is the content. */
@@ -274,7 +315,7 @@ public record BackupManifest(
 
         /** The checksum checked, for messages. */
         public String algorithm() {
-            return crc != null ? "CRC-32C" : tree != null ? "SHA-256 of its blocks' hashes" : "SHA-256";
+            return crc != null ? (xxh != null ? "CRC-32C and XXH64" : "CRC-32C") : tree != null ? "SHA-256 of its blocks' hashes" : "SHA-256";
         }
     }
 

@@ -326,7 +326,7 @@ final class Delta {
             }
             byte[] cur = buffer[0];
             int got = existed ? readAt(ch, c.offset(), cur, len) : 0;
-            if (got != len || !c.check().matches(cur, 0, got)) {
+            if (got != len || !c.sameCheck().matches(cur, 0, got)) {
                 Piece piece = fetcher.fetch(f, c);
                 byte[] obj = piece.bytes();
                 int at0 = piece.from();

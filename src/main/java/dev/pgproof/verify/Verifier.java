@@ -405,14 +405,19 @@ public final class Verifier {
         return bytes.get();
     }
 
-    /** A piece's bytes checked against every checksum it records: the strong one verify vouches for, and the one restore checks. */
+    /**
+     * A piece's bytes checked against every checksum it records: the strong one verify vouches for, the one restore
+     * checks, and the pair a delta restore keeps bytes on disk by.
+     */
     private static final class Checks {
         private final BackupManifest.ContentCheck strong;
         private final BackupManifest.ContentCheck quick;
+        private final BackupManifest.ContentCheck same;
 
         Checks(BackupManifest.Chunk c) {
             strong = c.check();
             quick = c.crc32c() != null ? c.quickCheck() : null;
+            same = c.crc32c() != null && c.xxh64() != null ? c.sameCheck() : null;
         }
 
         void update(byte[] b, int off, int len) {
@@ -420,10 +425,13 @@ public final class Verifier {
             if (quick != null) {
                 quick.update(b, off, len);
             }
+            if (same != null) {
+                same.update(b, off, len);
+            }
         }
 
         boolean match() {
-            return strong.matches() & (quick == null || quick.matches());
+            return strong.matches() & (quick == null || quick.matches()) & (same == null || same.matches());
         }
     }
 

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 /**
  * A piece's checksums in manifest format 3: the backup derives its blocks' SHA-256 from the block
  * hashes it computes anyway; whoever reads the piece back hashes its bytes, in any slices, and must
- * get the same. Restore checks the CRC-32C, verify both.
+ * get the same. Restore checks the CRC-32C, verify all of them, a delta restore the CRC-32C and the XXH64.
  */
 class PieceChecksumTest {
     private static final int BLOCK = 8192;
@@ -55,6 +55,41 @@ class PieceChecksumTest {
                 .matches(piece, 0, piece.length)).isTrue();
         assertThat(chunk(piece.length, tree, crc.getValue() ^ 1).check().matches(piece, 0, piece.length)).isTrue();
         assertThat(chunk(piece.length, tree, crc.getValue() ^ 1).quickCheck().matches(piece, 0, piece.length)).isFalse();
+    }
+
+    /**
+     * A delta restore keeps bytes on disk when they have the piece's CRC-32C and XXH64. Bytes changed so that their CRC-32C
+     * stays the same (the CRC's own polynomial XORed in: easy to make, so the CRC alone would not do) differ in their
+     * XXH64 and are rewritten. A piece without an XXH64 (written before it was recorded) is checked by its blocks' SHA-256.
+     */
+    @Test
+    void aDeltaRestoreKeepsBytesOnlyWhenBothTheirCrcAndTheirXxh64Match() {
+        byte[] piece = new byte[2 * BLOCK];
+        new Random(13).nextBytes(piece);
+        CRC32C crc = new CRC32C();
+        crc.update(piece);
+        long xxh = dev.pgproof.io.Hashes.xxh64(piece, 0, piece.length);
+        String tree = BlockTreeHash.of(piece, 0, piece.length);
+        BackupManifest.Chunk c = new BackupManifest.Chunk("k", 0, piece.length, 1, null, null, null, null, tree, crc.getValue(), xxh);
+        assertThat(c.sameCheck().matches(piece, 0, piece.length)).isTrue();
+        assertThat(c.sameCheck().algorithm()).isEqualTo("CRC-32C and XXH64");
+
+        byte[] sameCrc = piece.clone();
+        int[] polynomial = {0xF1, 0x76, 0xEC, 0x05, 0x01};   // x^32 + CRC-32C's generator, in the CRC's reflected bit order
+        for (int i = 0; i < polynomial.length; i++) {
+            sameCrc[BLOCK + 100 + i] ^= (byte) polynomial[i];
+        }
+        CRC32C other = new CRC32C();
+        other.update(sameCrc);
+        assertThat(other.getValue()).as("the CRC-32C of the changed bytes").isEqualTo(crc.getValue());
+        assertThat(c.quickCheck().matches(sameCrc, 0, sameCrc.length)).as("the CRC-32C alone is fooled").isTrue();
+        assertThat(c.sameCheck().matches(sameCrc, 0, sameCrc.length)).isFalse();
+        assertThat(c.sameCheck().matches(piece, 0, piece.length - 1)).as("short").isFalse();
+
+        BackupManifest.Chunk older = chunk(piece.length, tree, crc.getValue());
+        assertThat(older.sameCheck().algorithm()).isEqualTo("SHA-256 of its blocks' hashes");
+        assertThat(older.sameCheck().matches(sameCrc, 0, sameCrc.length)).isFalse();
+        assertThat(older.sameCheck().matches(piece, 0, piece.length)).isTrue();
     }
 
     private static BackupManifest.Chunk chunk(long size, String tree, long crc) {

@@ -117,6 +117,7 @@ class DeltaRestoreIT {
         FileTime mtime = Files.getLastModifiedTime(tampered);
         long expected = manifestCrc32c(full, coldFile);
         assertThat(crc32c(tampered)).as("the cold table's file in the copy is still the backup's").isEqualTo(expected);
+        assertPiecesXxh64(full, coldFile, tampered);
         try (RandomAccessFile f = new RandomAccessFile(tampered.toFile(), "rw")) {
             f.seek(size / 2 + 100);
             f.write(new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
@@ -287,6 +288,25 @@ class DeltaRestoreIT {
             if (f.path("path").asText().equals(path)) {
                 assertThat(f.has("crc32c")).as(path + " in the manifest of " + label + " has its CRC-32C").isTrue();
                 return f.path("crc32c").asLong();
+            }
+        }
+        throw new AssertionError(path + " is not in the manifest of " + label);
+    }
+
+    /** Each piece of the file in the backup's manifest records the XXH64 of its bytes (what a delta restore compares). */
+    private void assertPiecesXxh64(String label, String path, Path file) throws IOException {
+        byte[] content = Files.readAllBytes(file);
+        JsonNode m = Pgproof.readManifest(repo.resolve(CLUSTER).resolve("backup").resolve(label));
+        for (JsonNode f : m.path("files")) {
+            if (f.path("path").asText().equals(path)) {
+                assertThat(f.path("chunks")).isNotEmpty();
+                for (JsonNode c : f.path("chunks")) {
+                    int off = (int) c.path("offset").asLong();
+                    int len = (int) c.path("size").asLong();
+                    assertThat(c.has("xxh64")).as(path + " piece at " + off + " has its XXH64").isTrue();
+                    assertThat(c.path("xxh64").asLong()).isEqualTo(dev.pgproof.io.Hashes.xxh64(content, off, len));
+                }
+                return;
             }
         }
         throw new AssertionError(path + " is not in the manifest of " + label);
