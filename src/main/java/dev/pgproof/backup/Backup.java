@@ -388,7 +388,9 @@ public final class Backup {
 
     /**
      * Heap a backup holds per file of the cluster, whatever the file's size: its listing, its copy task, its index entries
-     * in the backup's spool and, for an incremental, the prior's, and its backup_manifest entry (an upper bound). The files' pieces are spooled to local disk ({@link FileSpool}), not held.
+     * in the backup's spool and, for an incremental, the prior's, and its backup_manifest entry (measured by bench/heap.sh:
+     * about 440 bytes; this bound leaves room for backup_manifest, rendered in memory). The files' pieces are spooled to
+     * local disk ({@link FileSpool}), not held.
      */
     static final long FILE_HEAP = 1024;
 
@@ -397,7 +399,8 @@ public final class Backup {
      * after hours of it (a cluster of some million files with the launcher's default heap).
      */
     private void checkManifestHeap(String label, long bytes, int files) {
-        checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), opt.jobs(), Runtime.getRuntime().maxMemory());
+        checkManifestHeap(cluster.name(), label, bytes, files, prior == null ? null : prior.label(), opt.jobs(),
+                Runtime.getRuntime().maxMemory());
     }
 
     /** The check of {@link #checkManifestHeap(String, long, int)}, given the prior's label (null: none). */
@@ -405,8 +408,8 @@ public final class Backup {
         long need = manifestHeap(files, jobs, priorLabel != null);
         if (need > max) {
             throw new PgproofException(ExitCode.CONFIG, "backup " + label + " of cluster \"" + cluster + "\": " + files + " files, "
-                    + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the files' manifest entries" + (priorLabel != null
-                            ? ", this backup's and " + priorLabel + "'s" : "") + ", and " + jobs + " jobs' buffers), but this JVM may use "
+                    + Sizes.bytes(bytes) + ", need about " + (need >> 20) + " MiB of Java heap (the files' manifest entries"
+                    + (priorLabel != null ? ", this backup's and " + priorLabel + "'s" : "") + ", and " + jobs + " jobs' buffers), but this JVM may use "
                     + (max >> 20) + " MiB", "raise the heap: PGPROOF_JAVA_OPTS=-Xmx" + ((need >> 20) * 9 / 8 + 64) + "m");
         }
     }

@@ -419,19 +419,33 @@ public final class BackupCatalog {
 
         /** The rest of the files as an iterator (for task queues that take one); a failure to read is an UncheckedIOException. */
         public java.util.Iterator<BackupManifest.FileEntry> iterator() {
+            return iterator(f -> true);
+        }
+
+        /**
+         * The rest of the files that {@code take} accepts, as an iterator; {@code take} sees every file in order (a caller
+         * may set some aside for later). A failure to read is an UncheckedIOException.
+         */
+        public java.util.Iterator<BackupManifest.FileEntry> iterator(java.util.function.Predicate<BackupManifest.FileEntry> take) {
             return new java.util.Iterator<>() {
                 private BackupManifest.FileEntry ahead;
 
                 @Override
                 public boolean hasNext() {
-                    if (ahead == null) {
-                        try {
-                            ahead = FileStream.this.next();
-                        } catch (IOException e) {
-                            throw new java.io.UncheckedIOException(e);
+                    try {
+                        while (ahead == null) {
+                            BackupManifest.FileEntry f = FileStream.this.next();
+                            if (f == null) {
+                                return false;
+                            }
+                            if (take.test(f)) {
+                                ahead = f;
+                            }
                         }
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
                     }
-                    return ahead != null;
+                    return true;
                 }
 
                 @Override

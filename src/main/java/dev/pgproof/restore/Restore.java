@@ -380,35 +380,17 @@ public final class Restore {
                     BackupCatalog.FileStream files = catalog.files(chosen)) {
                 java.util.function.Function<java.util.Iterator<BackupManifest.FileEntry>, java.util.Iterator<Task>> tasks = fs -> new Parts(fs,
                         target, tsLocations, delta ? stats : null, progress);
-                java.util.Iterator<BackupManifest.FileEntry> streamed = files.iterator();
-                java.util.Iterator<BackupManifest.FileEntry> first = new java.util.Iterator<>() {
-                    private BackupManifest.FileEntry ahead;
-
-                    @Override
-                    public boolean hasNext() {
-                        while (ahead == null && streamed.hasNext()) {
-                            BackupManifest.FileEntry f = streamed.next();
-                            if (f.path().equals("global/pg_control")) {
-                                control.add(f);
-                            } else if (f.path().equals("backup_label")) {
-                                label.add(f);
-                            } else {
-                                ahead = f;
-                            }
-                        }
-                        return ahead != null;
+                java.util.Iterator<BackupManifest.FileEntry> first = files.iterator(f -> {
+                    if (f.path().equals("global/pg_control")) {
+                        control.add(f);
+                        return false;
                     }
-
-                    @Override
-                    public BackupManifest.FileEntry next() {
-                        if (!hasNext()) {
-                            throw new java.util.NoSuchElementException();
-                        }
-                        BackupManifest.FileEntry f = ahead;
-                        ahead = null;
-                        return f;
+                    if (f.path().equals("backup_label")) {
+                        label.add(f);
+                        return false;
                     }
-                };
+                    return true;
+                });
                 runTasks(tasks.apply(first), o.jobs());
                 if (delta) {
                     dev.pgproof.util.TestHooks.pause("restore-delta-before-control", target);

@@ -298,7 +298,7 @@ public final class Verifier {
     }
 
     /**
-     * The checks of one complete backup (m, its summary), handed to submit as its files stream from its manifest: its
+     * The checks of one complete backup (its catalog entry), handed to submit as its files stream from its manifest: its
      * identity against the pin, each file, the backup_manifest, and objects under the backup its manifest does not
      * reference (from the listing of its directory, read now).
      */
