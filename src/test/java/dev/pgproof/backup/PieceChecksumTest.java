@@ -35,10 +35,8 @@ class PieceChecksumTest {
 
     @Test
     void restoreChecksTheCrcAndVerifyTheBlocksSha256() {
-        byte[] piece = new byte[3 * BLOCK];
-        new Random(12).nextBytes(piece);
-        CRC32C crc = new CRC32C();
-        crc.update(piece);
+        byte[] piece = random(3 * BLOCK, 12);
+        CRC32C crc = crc32c(piece);
         String tree = BlockTreeHash.of(piece, 0, piece.length);
         BackupManifest.Chunk c = chunk(piece.length, tree, crc.getValue());
         assertThat(c.check().matches(piece, 0, piece.length)).isTrue();
@@ -64,10 +62,8 @@ class PieceChecksumTest {
      */
     @Test
     void aDeltaRestoreKeepsBytesOnlyWhenBothTheirCrcAndTheirXxh64Match() {
-        byte[] piece = new byte[2 * BLOCK];
-        new Random(13).nextBytes(piece);
-        CRC32C crc = new CRC32C();
-        crc.update(piece);
+        byte[] piece = random(2 * BLOCK, 13);
+        CRC32C crc = crc32c(piece);
         long xxh = dev.pgproof.io.Hashes.xxh64(piece, 0, piece.length);
         String tree = BlockTreeHash.of(piece, 0, piece.length);
         BackupManifest.Chunk c = new BackupManifest.Chunk("k", 0, piece.length, 1, null, null, null, null, tree, crc.getValue(), xxh);
@@ -79,9 +75,7 @@ class PieceChecksumTest {
         for (int i = 0; i < polynomial.length; i++) {
             sameCrc[BLOCK + 100 + i] ^= (byte) polynomial[i];
         }
-        CRC32C other = new CRC32C();
-        other.update(sameCrc);
-        assertThat(other.getValue()).as("the CRC-32C of the changed bytes").isEqualTo(crc.getValue());
+        assertThat(crc32c(sameCrc).getValue()).as("the CRC-32C of the changed bytes").isEqualTo(crc.getValue());
         assertThat(c.quickCheck().matches(sameCrc, 0, sameCrc.length)).as("the CRC-32C alone is fooled").isTrue();
         assertThat(c.sameCheck().matches(sameCrc, 0, sameCrc.length)).isFalse();
         assertThat(c.sameCheck().matches(piece, 0, piece.length - 1)).as("short").isFalse();
@@ -90,6 +84,18 @@ class PieceChecksumTest {
         assertThat(older.sameCheck().algorithm()).isEqualTo("SHA-256 of its blocks' hashes");
         assertThat(older.sameCheck().matches(sameCrc, 0, sameCrc.length)).isFalse();
         assertThat(older.sameCheck().matches(piece, 0, piece.length)).isTrue();
+    }
+
+    private static byte[] random(int size, long seed) {
+        byte[] b = new byte[size];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static CRC32C crc32c(byte[] b) {
+        CRC32C crc = new CRC32C();
+        crc.update(b);
+        return crc;
     }
 
     private static BackupManifest.Chunk chunk(long size, String tree, long crc) {
