@@ -63,7 +63,8 @@ final class RestoreCommand implements Callable<Integer> {
     String archiveMode;
 
     @Option(names = "--delta", description = "restore over the existing, stopped data directory of the same cluster: rewrite only what differs "
-            + "from the backup (compared by SHA-256), remove what it does not have; an empty or missing directory gets a normal restore")
+            + "from the backup (each piece compared by its CRC-32C and XXH64, or for an older backup the SHA-256 of its blocks), remove "
+            + "what it does not have; an empty or missing directory gets a normal restore")
     boolean delta;
 
     @Option(names = "--tablespace-map", paramLabel = "OID=DIR", description = "restore tablespace OID into DIR instead of its original location")

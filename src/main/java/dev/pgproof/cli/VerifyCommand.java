@@ -24,7 +24,9 @@ import picocli.CommandLine.Option;
 
 @Command(name = "verify", mixinStandardHelpOptions = true,
         description = {"Judge a repository without PostgreSQL and report every problem found, not just the first.",
-            "Reads every chunk of every backup (decompressed) against its size and SHA-256 in the manifest; every archived WAL file "
+            "Reads every chunk of every backup (decompressed) against its size and every checksum the manifest records for it (the "
+                + "SHA-256 of its blocks' hashes, its CRC-32C and XXH64; older backups: its SHA-256), and each whole file against its "
+                + "CRC-32C; every archived WAL file "
                 + "against the SHA-256 in its name and its page headers (pinned system identifier, page addresses matching the name, "
                 + "timelines never above the name's nor decreasing); checks that WAL is continuous from each complete backup's start "
                 + "to the newest segment, across timelines by their history files; reports conflicting or duplicate WAL copies, "
