@@ -22,11 +22,10 @@ import java.util.NoSuchElementException;
  * unlinked as soon as it is opened: nothing is left behind, even by a kill.
  */
 public final class FileSpool implements Closeable {
+    private final String whose;
     private final FileChannel channel;
     private final Map<String, long[]> index = new HashMap<>();   // path: {offset, length}
     private long end;
-
-    private final String whose;
 
     private FileSpool(String whose, FileChannel channel) {
         this.whose = whose;
@@ -49,10 +48,17 @@ public final class FileSpool implements Closeable {
     public static FileSpool create(String whose) throws IOException {
         try {
             Path file = Files.createTempFile("pgproof-spool-", ".json");
+            FileChannel channel = null;
             try {
-                return new FileSpool(whose, FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE));
-            } finally {
+                channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
                 Files.delete(file);
+                return new FileSpool(whose, channel);
+            } catch (IOException e) {
+                if (channel != null) {
+                    channel.close();
+                }
+                Files.deleteIfExists(file);
+                throw e;
             }
         } catch (IOException e) {
             throw new SpoolException("could not create a local file for the manifest entries of " + whose + " in "
@@ -60,16 +66,13 @@ public final class FileSpool implements Closeable {
         }
     }
 
-    /** Adds a file's entry; a path added twice is a bug. */
+    /** Adds a file's entry (any thread); it is found by its path once written. A path added twice is a bug. */
     public void add(BackupManifest.FileEntry f) throws IOException {
         byte[] json = Json.MAPPER.writeValueAsBytes(f);
         long at;
         synchronized (this) {
             at = end;
             end += json.length;
-            if (index.putIfAbsent(f.path(), new long[] {at, json.length}) != null) {
-                throw new IllegalStateException("file " + f.path() + " spooled twice");
-            }
         }
         ByteBuffer b = ByteBuffer.wrap(json);
         try {
@@ -78,6 +81,11 @@ public final class FileSpool implements Closeable {
             }
         } catch (IOException e) {
             throw failed("write", e);
+        }
+        synchronized (this) {
+            if (index.putIfAbsent(f.path(), new long[] {at, json.length}) != null) {
+                throw new IllegalStateException("file " + f.path() + " spooled twice");
+            }
         }
     }
 
