@@ -545,8 +545,8 @@ public final class Backup {
             for (String[] d : scan.directories()) {
                 dirs.add(new BackupManifest.Directory(d[0], d[1]));
             }
-            // Format 3: a file's whole checksum is its CRC-32C, a piece's are the SHA-256 of its blocks' hashes and its CRC-32C
-            // (docs/repository-format.md); a reader of formats 1 and 2 finds no sha256 and refuses the files as damaged, never
+            // Format 3: a file's whole checksum is its CRC-32C, a piece's are the SHA-256 of its blocks' hashes, its CRC-32C
+            // and its XXH64 (docs/repository-format.md); a reader of formats 1 and 2 finds no sha256 and refuses the files as damaged, never
             // restores them wrong.
             BackupManifest m = new BackupManifest(MANIFEST_FORMAT, label, type, cluster.name(),
                     Long.toUnsignedString(cluster.control().systemIdentifier()), cluster.majorVersion(), cluster.serverVersionNum(),

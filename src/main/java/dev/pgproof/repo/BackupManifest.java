@@ -188,8 +188,8 @@ public record BackupManifest(
 
         /**
          * A running check of the piece's bytes against its strongest checksum: its blocks' SHA-256 (format 3) or its
-         * SHA-256 (formats 1 and 2). What verify, a delta restore comparing a file already there, and a resumed backup
-         * reusing an object check.
+         * SHA-256 (formats 1 and 2). What verify and a resumed backup reusing an object check (and a delta restore, for a
+         * piece without an XXH64).
          */
         public ContentCheck check() {
             return new ContentCheck(size, crc32c, blocksSha256, sha256, false);

@@ -310,8 +310,8 @@ final class Delta {
 
     /**
      * Brings pieces [from, to) of a file (in file order, covering their range) to the backup's content: each is read
-     * from the file and compared with the backup by its strongest checksum (the SHA-256 of its blocks' hashes; an older
-     * backup's SHA-256 of its bytes); a piece that differs is fetched (checked against its checksum) and only its 8 KiB
+     * from the file and compared with the backup by {@link BackupManifest.Chunk#sameCheck()} (its CRC-32C and XXH64; a
+     * piece of an older backup by its strongest checksum); a piece that differs is fetched (checked against its checksum) and only its 8 KiB
      * blocks that differ are written. Returns the bytes written. Parts of one file may run on several jobs at once;
      * {@link #finish} ends the file.
      */
