@@ -196,8 +196,8 @@ public final class BackupCatalog {
     /** Whether the marker of a backup marked complete parses and names the SHA-256 of its stored manifest (not parsed). */
     private boolean soundByHash(String label) throws IOException {
         Object recorded;
-        try (InputStream in = storage.open(layout.completeMarker(label))) {
-            recorded = recordedSha256(in.readAllBytes());
+        try {
+            recorded = markerSha256(label);
         } catch (NoSuchFileException e) {
             return false;
         }
@@ -210,6 +210,13 @@ public final class BackupCatalog {
             hashed.transferTo(OutputStream.nullOutputStream());
         }
         return Hashes.hex(digest.digest()).equals(recorded);
+    }
+
+    /** What backup label's marker records as its manifest's SHA-256 ({@link #recordedSha256(byte[])}); NoSuchFileException without one. */
+    private Object markerSha256(String label) throws IOException {
+        try (InputStream in = storage.open(layout.completeMarker(label))) {
+            return recordedSha256(in.readAllBytes());
+        }
     }
 
     /** What a marker records as its manifest's SHA-256: a String; null when it names none; an {@link Unreadable} when it is not JSON. */
@@ -242,6 +249,20 @@ public final class BackupCatalog {
         } catch (IOException | IllegalArgumentException e) {
             return null;
         }
+    }
+
+    /**
+     * The JSON of a manifest from its stored bytes as they are hashed: decompressed unless it is the legacy plain one. Closing
+     * it leaves the stored stream open, so that what the parser did not read is still hashed.
+     */
+    private static InputStream json(InputStream hashed, boolean compressed) throws IOException {
+        InputStream shield = new FilterInputStream(hashed) {
+            @Override
+            public void close() {
+                // the parser and zstd close what they read; the rest is still hashed
+            }
+        };
+        return compressed ? Compression.ZSTD.decompress(shield) : shield;
     }
 
     /** A backup's manifest object opened for reading: its key, its stream, and whether it is zstd-compressed (not the legacy one). */
@@ -290,7 +311,17 @@ public final class BackupCatalog {
      * changed since the summary was read fails the reader before it reports success.
      */
     public FileStream files(String label) throws IOException {
-        return files(label, null);
+        Object sha256;
+        try {
+            sha256 = markerSha256(label);
+        } catch (NoSuchFileException e) {
+            throw new IOException("backup " + label + " is no longer usable: its marker \"" + layout.completeMarker(label) + "\" is gone");
+        }
+        if (!(sha256 instanceof String known)) {
+            throw new IOException("backup " + label + " is no longer usable: its marker \"" + layout.completeMarker(label)
+                    + "\" names no manifest SHA-256");
+        }
+        return files(label, known);
     }
 
     /**
@@ -304,28 +335,12 @@ public final class BackupCatalog {
         return files(e.label(), e.manifestSha256());
     }
 
-    private FileStream files(String label, String known) throws IOException {
-        if (known != null) {
-            Opened opened = openManifest(label);
-            if (opened == null) {
-                throw new IOException("backup " + label + " is no longer usable: its manifest \"" + layout.manifest(label) + "\" is gone");
-            }
-            return new FileStream(label, opened, known);
-        }
-        Object sha256;
-        try (InputStream in = storage.open(layout.completeMarker(label))) {
-            sha256 = recordedSha256(in.readAllBytes());
-        } catch (NoSuchFileException e) {
-            throw new IOException("backup " + label + " is no longer usable: its marker \"" + layout.completeMarker(label) + "\" is gone");
-        }
+    private FileStream files(String label, String sha256) throws IOException {
         Opened opened = openManifest(label);
-        if (opened == null || !(sha256 instanceof String)) {
-            if (opened != null) {
-                opened.in().close();
-            }
-            throw new IOException("backup " + label + " is no longer usable: its marker or manifest is missing or damaged");
+        if (opened == null) {
+            throw new IOException("backup " + label + " is no longer usable: its manifest \"" + layout.manifest(label) + "\" is gone");
         }
-        return new FileStream(label, opened, (String) sha256);
+        return new FileStream(label, opened, sha256);
     }
 
     /**
@@ -366,14 +381,8 @@ public final class BackupCatalog {
             this.key = opened.key();
             this.expectedSha256 = expectedSha256;
             this.hashed = new DigestInputStream(opened.in(), digest);
-            InputStream shield = new FilterInputStream(hashed) {
-                @Override
-                public void close() {
-                    // closed with the stream; the rest is hashed at the end
-                }
-            };
             try {
-                this.parser = Json.MAPPER.createParser(opened.compressed() ? Compression.ZSTD.decompress(shield) : shield);
+                this.parser = Json.MAPPER.createParser(json(hashed, opened.compressed()));
             } catch (IOException | RuntimeException e) {
                 hashed.close();
                 throw e;
@@ -528,13 +537,7 @@ public final class BackupCatalog {
                 parsed = inMarker.manifest();   // the stored bytes are hashed below, neither decompressed nor parsed
                 count = inMarker.files();
             } else {
-                InputStream shield = new FilterInputStream(hashed) {
-                    @Override
-                    public void close() {
-                        // the parser and zstd close what they read; the rest is still hashed below
-                    }
-                };
-                try (InputStream json = compressed ? Compression.ZSTD.decompress(shield) : shield) {
+                try (InputStream json = json(hashed, compressed)) {
                     if (withFiles) {
                         parsed = Json.MAPPER.readValue(json, BackupManifest.class);
                         count = parsed.files() == null ? 0 : parsed.files().size();
