@@ -368,6 +368,21 @@ final class Delta {
      */
     static boolean finish(BackupManifest.FileEntry f, FileChannel ch, boolean existed, long written, Stats st,
             java.util.function.Function<String, PgproofException> corrupt) throws IOException {
+        return finish(f, ch, existed, written, st, corrupt, () -> false);
+    }
+
+    /** What gives a finished file the backup's mode and time; whether that changed either. */
+    interface Settle {
+        boolean apply() throws IOException;
+    }
+
+    /**
+     * As {@link #finish(BackupManifest.FileEntry, FileChannel, boolean, long, Stats, java.util.function.Function)}, with
+     * {@code settle} run after the file's last write (a truncation sets its time too) and before its fsync, which is then
+     * also taken when only the mode or time changed, so that they are as durable as the content.
+     */
+    static boolean finish(BackupManifest.FileEntry f, FileChannel ch, boolean existed, long written, Stats st,
+            java.util.function.Function<String, PgproofException> corrupt, Settle settle) throws IOException {
         boolean changed = !existed || written > 0;
         if (ch.size() > f.size()) {
             ch.truncate(f.size());
@@ -376,7 +391,8 @@ final class Delta {
         if (ch.size() != f.size()) {
             throw corrupt.apply("restored content has " + ch.size() + " bytes, the manifest says " + f.size());
         }
-        if (changed) {
+        boolean metadata = settle.apply();
+        if (changed || metadata) {
             ch.force(true);
         }
         st.checked.incrementAndGet();

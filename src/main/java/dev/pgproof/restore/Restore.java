@@ -780,17 +780,26 @@ public final class Restore {
             Map<String, byte[]> objects = new dev.pgproof.util.LruMap<>(OBJECTS_CACHED);
             r.written.addAndGet(Delta.pieces(f, ch, from, to, r.existed, (file, c) -> piece(file, c, objects, stats), buf, stats, progress));
             if (r.partsLeft.decrementAndGet() == 0) {
-                Delta.finish(f, ch, r.existed, r.written.get(), stats, what -> corrupt(f, what));
-                settle(r);
+                Delta.finish(f, ch, r.existed, r.written.get(), stats, what -> corrupt(f, what), () -> settle(r));
                 progress.fileDone();
             }
         }
     }
 
-    /** Gives a file whose every part is written the backup's mode and modification time. */
-    private static void settle(Restoring r) throws IOException {
-        setMode(r.dest, r.f.mode());
-        Files.setLastModifiedTime(r.dest, FileTime.from(Instant.parse(r.f.mtime())));
+    /** Gives a file whose every part is written the backup's mode and modification time; whether either changed. */
+    private static boolean settle(Restoring r) throws IOException {
+        java.nio.file.attribute.PosixFileAttributes was = Files.readAttributes(r.dest, java.nio.file.attribute.PosixFileAttributes.class);
+        FileTime mtime = FileTime.from(Instant.parse(r.f.mtime()));
+        boolean changed = false;
+        if (!was.permissions().equals(permissions(r.f.mode()))) {
+            setMode(r.dest, r.f.mode());
+            changed = true;
+        }
+        if (!was.lastModifiedTime().equals(mtime)) {
+            Files.setLastModifiedTime(r.dest, mtime);
+            changed = true;
+        }
+        return changed;
     }
 
     /** Opens a file being restored for direct writes; null when the file system refuses them (and it is not asked again). */
@@ -884,6 +893,16 @@ public final class Restore {
     }
 
     static void setMode(Path p, String octal) {
+        Set<PosixFilePermission> set = permissions(octal);
+        try {
+            Files.setPosixFilePermissions(p, set);
+        } catch (IOException | UnsupportedOperationException e) {
+            Log.debug("could not set mode of %s: %s", p, e.getMessage());
+        }
+    }
+
+    /** The permissions of an octal mode such as "0600". */
+    static Set<PosixFilePermission> permissions(String octal) {
         int mode = Integer.parseInt(octal, 8);
         Set<PosixFilePermission> set = EnumSet.noneOf(PosixFilePermission.class);
         PosixFilePermission[] all = {PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_READ,
@@ -894,11 +913,7 @@ public final class Restore {
                 set.add(all[i]);
             }
         }
-        try {
-            Files.setPosixFilePermissions(p, set);
-        } catch (IOException | UnsupportedOperationException e) {
-            Log.debug("could not set mode of %s: %s", p, e.getMessage());
-        }
+        return set;
     }
 
     /** The zone a time target without offset is read in: the cluster's at backup time. */

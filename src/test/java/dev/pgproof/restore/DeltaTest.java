@@ -82,6 +82,43 @@ class DeltaTest {
     }
 
     @Test
+    void theFilesTimeIsSetAfterItsCutAndAnUnchangedFileWhoseTimeDiffersIsStillSettled() throws IOException {
+        byte[] content = random(2 * BLOCK + 9, 8);
+        BackupManifest.FileEntry f = whole(content);
+        java.nio.file.attribute.FileTime backupTime = java.nio.file.attribute.FileTime.from(java.time.Instant.parse(f.mtime()));
+        Delta.Settle settle = () -> {
+            boolean differs = !Files.getLastModifiedTime(dir.resolve("f")).equals(backupTime);
+            Files.setLastModifiedTime(dir.resolve("f"), backupTime);
+            return differs;
+        };
+        // A longer file: the cut would move its time if the settling came first.
+        Path dest = write("f", Arrays.copyOf(content, content.length + BLOCK));
+        Delta.Stats st = new Delta.Stats();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dest, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            long written = Delta.pieces(f, ch, 0, f.chunks().size(), true, (file, c) -> new Delta.Piece(content, 0),
+                    new byte[][] {new byte[0]}, st, progress);
+            assertThat(Delta.finish(f, ch, true, written, st, DeltaTest::corrupt, settle)).isTrue();
+        }
+        assertThat(Files.readAllBytes(dest)).isEqualTo(content);
+        assertThat(Files.getLastModifiedTime(dest)).isEqualTo(backupTime);
+
+        // The same content with another time: the content is kept and counts as unchanged, the time is set.
+        Files.setLastModifiedTime(dest, java.nio.file.attribute.FileTime.fromMillis(0));
+        boolean[] settled = {false};
+        Delta.Stats st2 = new Delta.Stats();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dest, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            long written = Delta.pieces(f, ch, 0, f.chunks().size(), true, (file, c) -> new Delta.Piece(content, 0),
+                    new byte[][] {new byte[0]}, st2, progress);
+            assertThat(Delta.finish(f, ch, true, written, st2, DeltaTest::corrupt, () -> settled[0] = settle.apply())).isFalse();
+        }
+        assertThat(settled[0]).as("the settle step reported the time it changed").isTrue();
+        assertThat(Files.getLastModifiedTime(dest)).isEqualTo(backupTime);
+        assertThat(st2.rewritten.get()).isZero();
+    }
+
+    @Test
     void aMissingFileIsCreated() throws IOException {
         byte[] content = random(BLOCK + 1, 4);
         Path dest = dir.resolve("sub/new");
