@@ -37,9 +37,10 @@ set_archive_command() { sql -c "ALTER SYSTEM SET archive_command = '$1'" -c "SEL
 
 # pgbr_conf [EXTRA global lines...]: writes $work/pgbackrest.conf (repository $work/pgbr, zstd 3) and creates the stanza.
 pgbr_conf() {
-  mkdir -p "$work/pgbr"; own "$work/pgbr"
+  # The spool is not the repository: a restore clears the spool's archive queue, which would be the repository's archive.
+  mkdir -p "$work/pgbr" "$work/pgbr-spool"; own "$work/pgbr" "$work/pgbr-spool"
   { printf "[global]\nrepo1-path=%s\ncompress-type=zst\ncompress-level=3\nrepo1-retention-full=99\nlog-level-console=warn\nlog-level-file=off\nlock-path=%s\nspool-path=%s\n" \
-      "$work/pgbr" "$work/pgbr" "$work/pgbr"
+      "$work/pgbr" "$work/pgbr-spool" "$work/pgbr-spool"
     local l; for l in "$@"; do echo "$l"; done
     printf "[bench]\npg1-path=%s\npg1-port=%s\npg1-socket-path=%s\n" "$work/data" "$port" "$work"; } > "$work/pgbackrest.conf"
   as pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1
