@@ -808,6 +808,9 @@ public final class Restore {
             return null;
         }
         try {
+            if (dev.pgproof.util.TestHooks.active("restore-direct-refused")) {
+                throw new IOException("Invalid argument: refused by PGPROOF_TEST_HOOK");
+            }
             return FileChannel.open(dest, StandardOpenOption.CREATE, StandardOpenOption.WRITE, com.sun.nio.file.ExtendedOpenOption.DIRECT);
         } catch (IOException | UnsupportedOperationException e) {
             if (!directRefused) {

@@ -265,6 +265,23 @@ class DeltaRestoreIT {
         assertThat(plain.stderr()).contains("ERROR: restore target \"" + dir + "\" is not empty");
     }
 
+    /**
+     * A file system that refuses direct I/O (as some network and FUSE file systems do) gets every file written through
+     * the page cache instead, large files still in parts on every job: the restored directory matches the backup's
+     * manifest (pg_verifybackup).
+     */
+    @Test
+    void aRestoreWhereDirectIoIsRefusedWritesThroughThePageCache() {
+        Path dest = restores.resolve("buffered");
+        PgCluster.ProcessResult r = Pgproof.run(Map.of("PGPROOF_TEST_HOOK", "restore-direct-refused", "PGPROOF_DEBUG", "1"), "restore",
+                "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", dest.toString(), "--set", full, "--archive-mode", "off",
+                "--tablespace-map", tsOid + "=" + dest + "-ts").assertOk("restore with direct I/O refused");
+        assertThat(r.stderr()).containsPattern("restore: direct I/O refused for \\S+ \\(Invalid argument: refused by PGPROOF_TEST_HOOK\\): writing through the page cache")
+                .contains("restore of backup " + full + ": ");
+        PgCluster.runAsOwner(List.of(PgCluster.bin("pg_verifybackup"), "-n", dest.toString()), null, null)
+                .assertOk("pg_verifybackup of a restore written through the page cache");
+    }
+
     private PgCluster.ProcessResult restore(Path dest, String... extra) {
         return Pgproof.run(restoreArgs(dest, extra).toArray(new String[0]));
     }
