@@ -56,7 +56,10 @@ public enum Compression {
                 return z;
             }
             case LZ4:
-                return new LZ4FrameOutputStream(out, LZ4FrameOutputStream.BLOCKSIZE.SIZE_4MB);
+                // 64 KiB blocks, LZ4's own window: 4 MiB blocks allocated 8 MiB of buffers per stored object, which drove a
+                // backup's heap to its cap (peak RSS 410 to 490 MB instead of about 250 MB) for a slightly larger result.
+                // Readers take any block size.
+                return new LZ4FrameOutputStream(out, LZ4FrameOutputStream.BLOCKSIZE.SIZE_64KB);
             case GZIP:
                 return new GZIPOutputStream(out, 1 << 16) {
                     {
