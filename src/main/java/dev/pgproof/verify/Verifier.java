@@ -88,7 +88,7 @@ public final class Verifier {
         long taskCount = 0;
         long totalBytes = 0;
         long files = 0;
-        long chunks = 0;
+        AtomicLong chunks = new AtomicLong();   // counted as each backup's manifest streams past for its checks
         int incomplete = 0;
         List<String> inProgress = new ArrayList<>();
         List<Leftover> leftovers = new ArrayList<>();
@@ -141,16 +141,14 @@ public final class Verifier {
                     notComplete.addAll(byLabel.getOrDefault(e.label(), List.of()));
                 }
             }
+            // Each complete backup's manifest is streamed once more for that, only when such objects exist.
             Set<String> referencedByAny = new HashSet<>();
-            Map<String, Long> chunkCounts = new HashMap<>();
             for (BackupCatalog.Entry e : entries) {
-                if (!e.complete()) {
+                if (!e.complete() || notComplete.isEmpty()) {
                     continue;
                 }
-                long pieces = 0;
                 try (BackupCatalog.FileStream fs = catalog.files(e)) {
                     for (BackupManifest.FileEntry f = fs.next(); f != null; f = fs.next()) {
-                        pieces += f.chunks().size();
                         for (String key : f.objectKeys()) {
                             if (notComplete.contains(key)) {
                                 referencedByAny.add(key);
@@ -160,7 +158,6 @@ public final class Verifier {
                 } catch (IOException ex) {
                     continue;   // reported when the backup is checked
                 }
-                chunkCounts.put(e.label(), pieces);
             }
             for (BackupCatalog.Entry e : entries) {
                 if (onlySet != null && !e.label().equals(onlySet)) {
@@ -217,10 +214,9 @@ public final class Verifier {
                             + "them)", cluster, m.label(), m.pageChecksums().failed());
                 }
                 files += e.fileCount();
-                chunks += chunkCounts.getOrDefault(m.label(), 0L);
                 totalBytes += m.size() + (m.pgManifest() == null ? 0 : m.pgManifest().size());
                 taskCount += e.fileCount() + (m.pgManifest() == null ? 0 : 1);
-                batches.add(submit -> backupTasks(e, catalog, id, problems, submit));
+                batches.add(submit -> backupTasks(e, catalog, id, problems, chunks, submit));
             }
             wal = new WalArchive(storage, layout).listAll();
             java.time.Instant old = java.time.Instant.now().minus(RepoLayout.LEFTOVER_AGE);
@@ -271,8 +267,8 @@ public final class Verifier {
             totalBytes += p.length();
             tasks.add(() -> checkStreamed(p, id));
         }
-        Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files, %d chunks), %d WAL files, %d streamed partial "
-                + "cop%s, %s to read, %d jobs", cluster, storage.describe(), complete.size(), files, chunks, walFiles, streamed.size(),
+        Log.info("verify of cluster \"%s\" in repository \"%s\": %d backup(s) (%d files), %d WAL files, %d streamed partial "
+                + "cop%s, %s to read, %d jobs", cluster, storage.describe(), complete.size(), files, walFiles, streamed.size(),
                 streamed.size() == 1 ? "y" : "ies", Sizes.bytes(totalBytes), jobs);
         batches.add(submit -> tasks.forEach(submit));
         long bytes = runAll(batches, taskCount + tasks.size(), problems, totalBytes);
@@ -280,7 +276,7 @@ public final class Verifier {
         double seconds = (System.nanoTime() - t0) / 1e9;
         List<Problem> sorted = new ArrayList<>(problems);
         sorted.sort(Comparator.comparing(Problem::key).thenComparing(Problem::kind));
-        return new Result(cluster, complete.size(), incomplete, files, chunks, walFiles, bytes, seconds, sorted, inProgress, leftovers);
+        return new Result(cluster, complete.size(), incomplete, files, chunks.get(), walFiles, bytes, seconds, sorted, inProgress, leftovers);
     }
 
     /**
@@ -300,9 +296,9 @@ public final class Verifier {
     /**
      * The checks of one complete backup (its catalog entry), handed to submit as its files stream from its manifest: its
      * identity against the pin, each file, the backup_manifest, and objects under the backup its manifest does not
-     * reference (from the listing of its directory, read now).
+     * reference (from the listing of its directory, read now). Adds the backup's pieces to {@code chunks}.
      */
-    private void backupTasks(BackupCatalog.Entry e, BackupCatalog catalog, ClusterIdentity id, List<Problem> problems,
+    private void backupTasks(BackupCatalog.Entry e, BackupCatalog catalog, ClusterIdentity id, List<Problem> problems, AtomicLong chunks,
             java.util.function.Consumer<Callable<TaskResult>> submit) {
         BackupManifest m = e.manifest();
         String cluster = layout.cluster();
@@ -337,6 +333,7 @@ public final class Verifier {
         try (BackupCatalog.FileStream files = catalog.files(e)) {
             for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
                 BackupManifest.FileEntry file = f;
+                chunks.addAndGet(file.chunks().size());
                 unreferenced.removeAll(file.objectKeys());
                 submit.accept(() -> checkFile(m, file, manifestKey));
             }
