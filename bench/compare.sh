@@ -111,11 +111,11 @@ for c in $compressions; do
   done
 done
 
-# The incremental: a full backup with each tool in the first compression (untimed: a tool's incremental over a full in
-# another compression would not be like for like), one load, then each tool's incremental in that compression.
+# The incremental: a full backup with each tool in the first compression (not reported: a tool's incremental over a full
+# in another compression would not be like for like), one load, then each tool's incremental in that compression.
 commands "${compressions%% *}"
-echo pgproof > "$work/turn"; as "${pgproof_backup[@]}" >/dev/null 2>&1
-echo pgbackrest > "$work/turn"; as "${pgbr_backup[@]}" >/dev/null 2>&1
+echo pgproof > "$work/turn"; timed base-pgproof-backup "${pgproof_backup[@]}"
+echo pgbackrest > "$work/turn"; timed base-pgbackrest-backup "${pgbr_backup[@]}"
 echo both > "$work/turn"
 as $bin/pgbench -h "$work" -p "$port" -c 4 -j 2 -T "$secs" postgres > "$work/pgbench.out" 2>&1
 echo pgproof > "$work/turn"
