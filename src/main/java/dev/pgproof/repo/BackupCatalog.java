@@ -349,11 +349,17 @@ public final class BackupCatalog {
      * stream past; only the objects found are kept.
      */
     public java.util.Set<String> objectKeysAmong(String label, java.util.Set<String> candidates) throws IOException {
+        return candidates.isEmpty() ? new java.util.HashSet<>() : objectKeysAmong(files(label), candidates);
+    }
+
+    /** {@link #objectKeysAmong(String, java.util.Set)} for a complete backup's entry, from the manifest it was read from. */
+    public java.util.Set<String> objectKeysAmong(Entry e, java.util.Set<String> candidates) throws IOException {
+        return candidates.isEmpty() ? new java.util.HashSet<>() : objectKeysAmong(files(e), candidates);
+    }
+
+    private static java.util.Set<String> objectKeysAmong(FileStream stream, java.util.Set<String> candidates) throws IOException {
         java.util.Set<String> out = new java.util.HashSet<>();
-        if (candidates.isEmpty()) {
-            return out;
-        }
-        try (FileStream files = files(label)) {
+        try (FileStream files = stream) {
             for (BackupManifest.FileEntry f = files.next(); f != null; f = files.next()) {
                 for (String key : f.objectKeys()) {
                     if (candidates.contains(key)) {

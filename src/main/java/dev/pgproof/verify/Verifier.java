@@ -141,20 +141,14 @@ public final class Verifier {
                     notComplete.addAll(byLabel.getOrDefault(e.label(), List.of()));
                 }
             }
-            // Each complete backup's manifest is streamed once more for that, only when such objects exist.
+            // Each complete backup's manifest streams past once more for that, only when such objects exist.
             Set<String> referencedByAny = new HashSet<>();
             for (BackupCatalog.Entry e : entries) {
-                if (!e.complete() || notComplete.isEmpty()) {
+                if (!e.complete()) {
                     continue;
                 }
-                try (BackupCatalog.FileStream fs = catalog.files(e)) {
-                    for (BackupManifest.FileEntry f = fs.next(); f != null; f = fs.next()) {
-                        for (String key : f.objectKeys()) {
-                            if (notComplete.contains(key)) {
-                                referencedByAny.add(key);
-                            }
-                        }
-                    }
+                try {
+                    referencedByAny.addAll(catalog.objectKeysAmong(e, notComplete));
                 } catch (IOException ex) {
                     continue;   // reported when the backup is checked
                 }
