@@ -77,6 +77,8 @@ public final class Backup {
 
     /** Objects an interrupted run of this backup left, by key, with their stored sizes (empty for a new backup). */
     private Map<String, Long> leftovers = Map.of();
+    /** Where this backup's objects are written: in place, made durable together before its manifest (see {@link Storage.Batch}). */
+    private Storage.Batch data;
     private final java.util.concurrent.atomic.AtomicLong reusedChunks = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong reusedBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong unchangedBytes = new java.util.concurrent.atomic.AtomicLong();
@@ -438,7 +440,8 @@ public final class Backup {
                     label);
         }
         TestHooks.pause("backup-after-list", label);
-        try (FileSpool entries = FileSpool.create("backup " + label)) {
+        try (FileSpool entries = FileSpool.create("backup " + label); Storage.Batch batch = storage.batch()) {
+            data = batch;
             return finish(label, startTime, timezone, tablespaces, startLsn, startWal, scan, total, entries);
         } catch (IOException e) {
             throw repoError(e);
@@ -529,6 +532,14 @@ public final class Backup {
                 removeUnused(label, entries, pgRef.key());
             }
             Log.timing("backup_label and backup_manifest stored");
+            // Every data object, backup_label and backup_manifest durable (their files and directories) before the
+            // manifest that names them; the last fsyncs overlap the wait for WAL.
+            try {
+                data.sync();
+            } catch (IOException e) {
+                throw repoError(e);
+            }
+            Log.timing("data objects durable");
             try {
                 walWait.join();
                 waited = true;
@@ -750,7 +761,7 @@ public final class Backup {
             inline = BlockDelta.encode(blockHashes);
         } else {
             String key = layout.blockHashes(label, f.path());
-            storage.write(key, blockHashes, false);
+            data.write(key, blockHashes);
             hashObject = new BackupManifest.StoredRef(key, blockHashes.length, Hashes.sha256Hex(blockHashes));
         }
         progress.fileDone();
@@ -876,6 +887,7 @@ public final class Backup {
             Sums sums = sums(buf, 0, n, hashes);
             long storedSize;
             if (storedMatches(sums.piece(key, fileOffset, n, 0, null, null, null))) {
+                data.adopt(key);
                 storedSize = leftovers.get(key);
                 reusedChunks.incrementAndGet();
                 reusedBytes.addAndGet(n);
@@ -968,7 +980,7 @@ public final class Backup {
 
     /** Writes an object of this backup, compressed as the backup is; returns the bytes stored. */
     private long writeCompressed(String key, Body body) throws IOException {
-        try (Storage.Writer w = storage.create(key)) {
+        try (Storage.Writer w = data.create(key)) {
             CountingOutputStream counter = new CountingOutputStream(w.stream());
             OutputStream z = opt.compression().compress(dev.pgproof.io.Streams.nonClosing(counter), opt.level());
             body.writeTo(z);

@@ -78,7 +78,37 @@ public final class EncryptedStorage implements Storage {
 
     @Override
     public Writer create(String key) throws IOException {
-        Writer w = inner.create(key);
+        return encrypting(key, inner.create(key));
+    }
+
+    /** The backend's batch, each object encrypted on its way in. */
+    @Override
+    public Batch batch() {
+        Batch b = inner.batch();
+        return new Batch() {
+            @Override
+            public Writer create(String key) throws IOException {
+                return encrypting(key, b.create(key));
+            }
+
+            @Override
+            public void adopt(String key) throws IOException {
+                b.adopt(key);
+            }
+
+            @Override
+            public void sync() throws IOException {
+                b.sync();
+            }
+
+            @Override
+            public void close() throws IOException {
+                b.close();
+            }
+        };
+    }
+
+    private Writer encrypting(String key, Writer w) throws IOException {
         OutputStream enc;
         try {
             enc = cipher.encrypt(key, w.stream());

@@ -21,7 +21,8 @@ import java.util.stream.Stream;
 /**
  * A repository in a local or NFS-mounted directory. A write goes to a temporary file beside its
  * final name (".name.tmp.PID.RANDOM", never listed), is fsync'd, then renamed (or hard-linked, for
- * no-replace) into place, and the directory is fsync'd.
+ * no-replace) into place, and the directory is fsync'd. A {@link Batch} writes in place instead and
+ * makes its objects durable together.
  */
 public final class PosixStorage implements Storage {
     private static final String TMP_MARK = ".tmp.";
@@ -127,13 +128,18 @@ public final class PosixStorage implements Storage {
         Path target = pathOf(key);
         Path tmp = target.resolveSibling("." + target.getFileName() + TMP_MARK + ProcessHandle.current().pid() + "."
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        FileChannel ch = null;
+        return new PosixWriter(key, target, tmp, openForWrite(key, tmp, StandardOpenOption.CREATE_NEW), null);
+    }
+
+    /** Opens a file to write an object of {@code key} into, creating its directories (again, if pruned meanwhile). */
+    private FileChannel openForWrite(String key, Path file, StandardOpenOption... how) throws IOException {
+        java.util.Set<java.nio.file.OpenOption> options = new java.util.HashSet<>(List.of(how));
+        options.add(StandardOpenOption.WRITE);
         try {
-            for (int attempt = 0; ch == null; attempt++) {
-                mkdirs(target.getParent(), dirMode);
+            for (int attempt = 0; ; attempt++) {
+                mkdirs(file.getParent(), dirMode);
                 try {
-                    ch = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(fileMode)));
+                    return FileChannel.open(file, options, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(fileMode)));
                 } catch (NoSuchFileException e) {
                     if (attempt >= 2) {
                         throw e;
@@ -144,7 +150,99 @@ public final class PosixStorage implements Storage {
         } catch (IOException e) {
             throw RepositoryFullException.translate(key, e);
         }
-        return new PosixWriter(key, target, tmp, ch);
+    }
+
+    /**
+     * A batch written in place: each object straight under its final name (replacing what an interrupted run left
+     * there), its file fsync'd by a syncer thread after its commit so that the writer goes on; {@link Batch#sync}
+     * waits for those and then fsyncs each directory that received an object, once.
+     */
+    @Override
+    public Batch batch() {
+        return new PosixBatch();
+    }
+
+    private final class PosixBatch implements Batch {
+        /** Files committed but not yet fsync'd, at most (each holds a file descriptor until then). */
+        private static final int MAX_PENDING = 64;
+        private static final int SYNCERS = 4;
+        private final java.util.concurrent.ExecutorService syncers = java.util.concurrent.Executors.newFixedThreadPool(SYNCERS, r -> {
+            Thread t = new Thread(r, "repo-fsync");
+            t.setDaemon(true);
+            return t;
+        });
+        private final java.util.concurrent.Semaphore pending = new java.util.concurrent.Semaphore(MAX_PENDING);
+        private final java.util.Set<Path> dirs = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        private final java.util.concurrent.atomic.AtomicReference<IOException> failure = new java.util.concurrent.atomic.AtomicReference<>();
+
+        @Override
+        public Writer create(String key) throws IOException {
+            IOException failed = failure.get();
+            if (failed != null) {
+                throw failed; // an earlier object of the batch could not be made durable: stop writing more
+            }
+            Path target = pathOf(key);
+            return new PosixWriter(key, target, target,
+                    openForWrite(key, target, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING), this);
+        }
+
+        @Override
+        public void adopt(String key) throws IOException {
+            Path file = pathOf(key);
+            syncLater(key, file, FileChannel.open(file, StandardOpenOption.READ));
+        }
+
+        /** Hands a committed object's file to a syncer: fsync'd, then closed. */
+        void syncLater(String key, Path file, FileChannel channel) {
+            pending.acquireUninterruptibly();
+            dirs.add(file.getParent());
+            try {
+                syncers.execute(() -> {
+                    try {
+                        channel.force(true);
+                    } catch (IOException e) {
+                        failure.compareAndSet(null, RepositoryFullException.translate(key, e));
+                    } finally {
+                        try {
+                            channel.close();
+                        } catch (IOException e) {
+                            failure.compareAndSet(null, e);
+                        }
+                        pending.release();
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                pending.release();
+                failure.compareAndSet(null, new IOException("repository batch closed before " + key + " was committed"));
+            }
+        }
+
+        /** Waits until no fsync is under way. */
+        private void drain() {
+            pending.acquireUninterruptibly(MAX_PENDING);
+            pending.release(MAX_PENDING);
+        }
+
+        @Override
+        public void sync() throws IOException {
+            drain();
+            IOException failed = failure.get();
+            if (failed != null) {
+                throw failed;
+            }
+            List<Path> todo = new ArrayList<>(dirs);
+            todo.sort(null);
+            for (Path d : todo) {
+                fsyncDir(d);
+                dirs.remove(d);
+            }
+        }
+
+        @Override
+        public void close() {
+            drain();
+            syncers.shutdown();
+        }
     }
 
     /** Hidden temporary files ({@code .name.tmp.PID.RANDOM}) under a prefix: writes that a kill interrupted, or that run now. */
@@ -267,13 +365,16 @@ public final class PosixStorage implements Storage {
         private final Path tmp;
         private final FileChannel channel;
         private final OutputStream stream;
+        /** The batch this object is written in place for (tmp is target), or null: a temporary file renamed at commit. */
+        private final PosixBatch batch;
         private boolean done;
 
-        PosixWriter(String key, Path target, Path tmp, FileChannel channel) {
+        PosixWriter(String key, Path target, Path tmp, FileChannel channel, PosixBatch batch) {
             this.key = key;
             this.target = target;
             this.tmp = tmp;
             this.channel = channel;
+            this.batch = batch;
             // A full file system (ENOSPC, EDQUOT) shows as RepositoryFullException naming the key.
             this.stream = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16) {
                 @Override
@@ -319,6 +420,20 @@ public final class PosixStorage implements Storage {
         public void commit(boolean noReplace) throws IOException {
             if (done) {
                 throw new IllegalStateException("writer already finished: " + target);
+            }
+            if (batch != null) {
+                if (noReplace) {
+                    throw new IllegalArgumentException("a batch writes in place and never checks for an existing object: " + key);
+                }
+                try {
+                    stream.flush();
+                } catch (IOException e) {
+                    close();
+                    throw RepositoryFullException.translate(key, e);
+                }
+                done = true;
+                batch.syncLater(key, target, channel);
+                return;
             }
             try {
                 stream.flush();

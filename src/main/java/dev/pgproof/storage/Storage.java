@@ -49,6 +49,34 @@ public interface Storage {
         }
     }
 
+    /**
+     * Starts a {@link Batch}. This default one commits each object on its own, as {@link #create} does: right for a
+     * store where that costs no more (an object store, whose every upload is atomic and durable).
+     */
+    default Batch batch() {
+        return new Batch() {
+            @Override
+            public Writer create(String key) throws IOException {
+                return Storage.this.create(key);
+            }
+
+            @Override
+            public void adopt(String key) {
+                // it was durable when the run that wrote it committed it
+            }
+
+            @Override
+            public void sync() {
+                // every object was durable when its commit returned
+            }
+
+            @Override
+            public void close() {
+                // nothing under way
+            }
+        };
+    }
+
     /** Deletes an object; deleting a missing object is not an error. */
     void delete(String key) throws IOException;
 
@@ -79,6 +107,44 @@ public interface Storage {
     /** Removes a leftover that {@link #leftovers} found. */
     default void deleteLeftover(String key) throws IOException {
         throw new UnsupportedOperationException("no leftovers in " + describe());
+    }
+
+    /**
+     * Objects that no reader takes as whole until an object committed after them says so: a backup's data objects,
+     * which nothing reads before its manifest and {@code backup.complete} (docs/repository-format.md, "Read rule").
+     * A backend may therefore write them in place, under their final keys, and make them durable together rather than
+     * one by one (posix: no temporary file and rename; each file fsync'd while the writers go on, each directory once
+     * at {@link #sync}). So a reader must not take any of them as whole before {@link #sync} has returned and the
+     * publishing object was committed after it; a killed writer may leave a part of an object under its key. A writer
+     * closed without commit still removes what it wrote.
+     */
+    interface Batch extends Closeable {
+        /** Starts an object of the batch; its {@link Writer#commit} takes noReplace false only. */
+        Writer create(String key) throws IOException;
+
+        /** Writes a whole object of the batch from memory and commits it. */
+        default void write(String key, byte[] content) throws IOException {
+            try (Writer w = create(key)) {
+                w.stream().write(content);
+                w.commit(false);
+            }
+        }
+
+        /**
+         * Takes an object already stored under the key (by an interrupted run of the same work) into the batch as it
+         * is: {@link #sync} makes it durable with the others, as that run may have been killed before doing so.
+         */
+        void adopt(String key) throws IOException;
+
+        /**
+         * Returns once every object committed in the batch so far is whole and durable under its key; throws the first
+         * failure of any of them (a full repository as {@link RepositoryFullException}). Call it when no write is under way.
+         */
+        void sync() throws IOException;
+
+        /** Ends the batch after the writes under way; what {@link #sync} did not cover may not be durable. */
+        @Override
+        void close() throws IOException;
     }
 
     /** An object being written. */

@@ -360,7 +360,7 @@ class FaultsIT {
         assertThat(topBefore).doesNotContain("backup_label", "tablespace_map");
         String label;
         try (Running p = Running.asOwner(work, hook("backup-mid-copy"), "backup", "--cluster", CLUSTER, "--repo", repo.toString(),
-                "--pgdata", main.dataDir().toString(), "--start-fast")) {
+                "--pgdata", main.dataDir().toString(), "--start-fast", "--jobs", "2")) {
             String line = p.awaitLine("HOOK backup-mid-copy ", HOOK_TIMEOUT);
             Matcher m = Pattern.compile("(?m)^backup (\\S+) of cluster \"" + CLUSTER + "\": starting").matcher(p.stderr());
             assertThat(m.find()).as("label in the output of backup:\n" + p.stderr()).isTrue();
@@ -368,11 +368,9 @@ class FaultsIT {
             assertThat(line).startsWith("HOOK backup-mid-copy ");
             Path data = repo.resolve(CLUSTER).resolve("backup").resolve(label).resolve("data");
             assertThat(data).isDirectory();
-            // Both copy threads stop at the pause point after a file each: wait for stored chunks of two files (one is damaged below).
-            long deadline = System.nanoTime() + HOOK_TIMEOUT.toNanos();
-            while (storedObjects(data) < 2 && System.nanoTime() < deadline) {
-                PgCluster.pause(100);
-            }
+            // Both copy threads stop at the pause point after a file each, so that no object is being written (a backup writes
+            // them in place): then two files' chunks are stored, and one is damaged below.
+            p.awaitLine("HOOK backup-mid-copy ", HOOK_TIMEOUT);
             assertThat(storedObjects(data)).as("chunks stored before the kill").isGreaterThanOrEqualTo(2);
             p.killTree();
         }
@@ -604,6 +602,56 @@ class FaultsIT {
         }
     }
 
+    /**
+     * A backup writes its data objects in place, without a temporary file each, and makes them durable together: every
+     * file under the backup's directory is fsync'd, and every directory there after the files in it, before the
+     * manifest is committed, and the marker after the manifest (strace). Nothing reads those objects before the marker.
+     */
+    @Test
+    @Order(12)
+    void backupMakesEveryObjectAndDirectoryDurableBeforeItsManifestAndMarker() throws Exception {
+        Path trace = work.resolve("backup.strace");
+        List<String> cmd = new ArrayList<>(List.of("strace", "-f", "-e",
+                "trace=fsync,fdatasync,openat,rename,renameat,renameat2,link,linkat", "-o", trace.toString()));
+        cmd.addAll(Pgproof.command("backup", "--cluster", CLUSTER, "--repo", repo.toString(), "--pgdata", main.dataDir().toString(),
+                "--start-fast"));
+        PgCluster.ProcessResult r = PgCluster.runAsOwner(cmd, Map.of(), work, Duration.ofMinutes(3));
+        r.assertOk("backup under strace");
+        String label = r.stdout().strip();
+        Path dir = repo.resolve(CLUSTER).resolve("backup").resolve(label);
+        StraceLog log = StraceLog.parse(Files.readAllLines(trace));
+        int manifest = commitOf(log, dir.resolve("manifest.json.zst"));
+        int marker = commitOf(log, dir.resolve("backup.complete"));
+        assertThat(marker).as("backup.complete committed after the manifest").isGreaterThan(manifest);
+        assertThat(log.events.stream().filter(e -> e.kind.equals("commit") && e.path2.startsWith(dir.resolve("data") + "/")))
+                .as("data objects renamed into place (they are written in place)").isEmpty();
+        Map<String, Integer> lastFsync = new HashMap<>();
+        log.events.stream().filter(e -> e.kind.equals("fsync") && e.path != null && e.index < manifest)
+                .forEach(e -> lastFsync.put(e.path, e.index));
+        List<Path> files;
+        List<Path> dirs;
+        try (Stream<Path> s = Files.walk(dir)) {
+            List<Path> all = s.toList();
+            files = all.stream().filter(Files::isRegularFile)
+                    .filter(f -> !f.endsWith("manifest.json.zst") && !f.endsWith("backup.complete")).toList();
+            dirs = all.stream().filter(Files::isDirectory).toList();
+        }
+        assertThat(files).as("objects of backup %s", label).hasSizeGreaterThan(100);
+        for (Path f : files) {
+            assertThat(lastFsync.get(f.toString())).as("fsync of %s before the manifest", f).isNotNull();
+        }
+        for (Path d : dirs) {
+            int latestChild = files.stream().filter(f -> f.getParent().equals(d)).mapToInt(f -> lastFsync.get(f.toString())).max().orElse(-1);
+            assertThat(lastFsync.get(d.toString())).as("fsync of directory %s before the manifest, after its files'", d).isNotNull()
+                    .isGreaterThan(latestChild);
+        }
+    }
+
+    private static int commitOf(StraceLog log, Path target) {
+        return log.events.stream().filter(e -> e.kind.equals("commit") && target.toString().equals(e.path2)).mapToInt(StraceLog.Event::index)
+                .findFirst().orElseThrow(() -> new AssertionError("no link/rename to " + target + " in the trace"));
+    }
+
     // ------------------------------------------------------------------ helpers: pgproof
 
     /** A copy of the repository (owner and modes kept) under base, to damage without touching the one the other tests use. */
@@ -802,7 +850,7 @@ class FaultsIT {
 
     // ------------------------------------------------------------------ helpers: processes
 
-    /** An strace -f log: fds mapped to paths per thread from openat, fsyncs and link/rename commits in order. */
+    /** An strace -f log: fds mapped to paths from openat, fsyncs and link/rename commits in order. */
     private static final class StraceLog {
         record Event(int index, String tid, String kind, String path, String path2) {}
 
@@ -820,9 +868,8 @@ class FaultsIT {
 
         static StraceLog parse(List<String> lines) {
             StraceLog log = new StraceLog(String.join("\n", lines));
-            Map<String, Map<String, String>> fds = new HashMap<>(); // tid -> fd -> path
             Map<String, String> pendingOpen = new HashMap<>();
-            Map<String, String> anyThread = new HashMap<>(); // fd -> path, last opened by any thread
+            Map<String, String> anyThread = new HashMap<>(); // fd -> path, last opened by any thread of the process
             for (int i = 0; i < lines.size(); i++) {
                 String line = lines.get(i);
                 Matcher m;
@@ -830,18 +877,17 @@ class FaultsIT {
                     if (m.group(3) == null) {
                         pendingOpen.put(m.group(1), m.group(2));
                     } else if (!m.group(3).startsWith("-")) {
-                        fds.computeIfAbsent(m.group(1), k -> new HashMap<>()).put(m.group(3), m.group(2));
                         anyThread.put(m.group(3), m.group(2));
                     }
                 } else if ((m = RESUMED.matcher(line)).matches()) {
                     String path = pendingOpen.remove(m.group(1));
                     if (path != null && !m.group(2).startsWith("-")) {
-                        fds.computeIfAbsent(m.group(1), k -> new HashMap<>()).put(m.group(2), path);
                         anyThread.put(m.group(2), path);
                     }
                 } else if ((m = FSYNC.matcher(line)).find()) {
-                    String path = fds.getOrDefault(m.group(1), Map.of()).get(m.group(2));
-                    log.events.add(new Event(i, m.group(1), "fsync", path != null ? path : anyThread.get(m.group(2)), null));
+                    // File descriptors belong to the process: until it is closed, an fd is the file the last openat
+                    // that returned it opened, in whichever thread (a backup's files are fsync'd by other threads).
+                    log.events.add(new Event(i, m.group(1), "fsync", anyThread.get(m.group(2)), null));
                 } else if ((m = COMMIT.matcher(line)).matches()) {
                     log.events.add(new Event(i, m.group(1), "commit", m.group(2), m.group(3)));
                 }

@@ -43,6 +43,27 @@ class PosixStorageContractTest extends StorageContract {
         s.removeEmptyDirectories("main/backup/none/");
     }
 
+    /**
+     * A batch writes in place (no temporary file, no rename): an object is under its final name while it is written,
+     * which is why nothing reads a batch's objects before what publishes them (a backup's marker). A no-replace
+     * commit is refused there, and a failed object stops the batch.
+     */
+    @Test
+    void aBatchWritesInPlaceAndRefusesNoReplace() throws Exception {
+        Storage s = storage();
+        try (Storage.Batch b = s.batch()) {
+            try (Storage.Writer w = b.create("k/in-place")) {
+                w.stream().write(new byte[100_000]);
+                w.stream().flush();
+                assertThat(root.resolve("k/in-place")).isRegularFile().hasSize(100_000);
+                assertNoLeftovers(s);
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> w.commit(true)).isInstanceOf(IllegalArgumentException.class);
+            }
+            assertThat(root.resolve("k/in-place")).doesNotExist();
+            b.sync();
+        }
+    }
+
     @Test
     void anUncommittedWriteIsATemporaryFileThatIsNeverListed() throws Exception {
         Storage s = storage();

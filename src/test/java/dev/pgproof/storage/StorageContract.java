@@ -222,6 +222,51 @@ public abstract class StorageContract {
         assertNoLeftovers(s);
     }
 
+    /**
+     * A batch (a backup's data objects): many objects from several writers, one of them over an object an interrupted
+     * run left under its key, one adopted as it is, one abandoned; after sync every committed object reads back whole,
+     * the abandoned one is gone, and nothing half-written remains.
+     */
+    @Test
+    void aBatchMakesEveryCommittedObjectWholeAndAnAbandonedOneLeavesNothing() throws Exception {
+        Storage s = storage();
+        put(s, "batch/b/left-over", "what an interrupted run left, longer than what replaces it", false);
+        put(s, "batch/b/adopted", "kept as it is", false);
+        int n = 150;
+        try (Storage.Batch b = s.batch()) {
+            List<Callable<Void>> jobs = new ArrayList<>();
+            for (int t = 0; t < 3; t++) {
+                int first = t;
+                jobs.add(() -> {
+                    for (int i = first; i < n; i += 3) {
+                        byte[] data = new byte[1000 + 37 * i];
+                        new Random(i).nextBytes(data);
+                        b.write("batch/b/d" + (i % 7) + "/o" + i, data);
+                    }
+                    return null;
+                });
+            }
+            runAll(jobs);
+            b.write("batch/b/left-over", "replaced".getBytes(StandardCharsets.UTF_8));
+            b.adopt("batch/b/adopted");
+            try (Storage.Writer w = b.create("batch/b/abandoned")) {
+                w.stream().write(new byte[70_000]);
+                w.stream().flush();
+            }
+            b.sync();
+        }
+        assertThat(s.list("batch/b/")).hasSize(n + 2);
+        for (int i = 0; i < n; i++) {
+            byte[] data = new byte[1000 + 37 * i];
+            new Random(i).nextBytes(data);
+            assertThat(read(s, "batch/b/d" + (i % 7) + "/o" + i)).as("object %d", i).isEqualTo(data);
+        }
+        assertThat(get(s, "batch/b/left-over")).isEqualTo("replaced");
+        assertThat(get(s, "batch/b/adopted")).isEqualTo("kept as it is");
+        assertThat(s.exists("batch/b/abandoned")).isFalse();
+        assertNoLeftovers(s);
+    }
+
     @Test
     void keysCannotEscapeTheRoot() throws Exception {
         Storage s = storage();
