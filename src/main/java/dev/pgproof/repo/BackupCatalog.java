@@ -212,18 +212,17 @@ public final class BackupCatalog {
         return Hashes.hex(digest.digest()).equals(recorded);
     }
 
-    /** What backup label's marker records as its manifest's SHA-256 ({@link #recordedSha256(byte[])}); NoSuchFileException without one. */
+    /** What backup label's marker records as its manifest's SHA-256 ({@link #recordedSha256(Object)}); NoSuchFileException without one. */
     private Object markerSha256(String label) throws IOException {
         try (InputStream in = storage.open(layout.completeMarker(label))) {
-            return recordedSha256(in.readAllBytes());
+            return recordedSha256(parseMarker(in.readAllBytes()));
         }
     }
 
-    /** What a marker records as its manifest's SHA-256: a String; null when it names none; an {@link Unreadable} when it is not JSON. */
-    private static Object recordedSha256(byte[] marker) {
+    /** A marker parsed once, for both {@link #recordedSha256} and {@link #summaryIn}: its JSON (null for "null"); an {@link Unreadable} when it is not a JSON object. */
+    private static Object parseMarker(byte[] marker) {
         try {
-            Map<?, ?> m = Json.MAPPER.readValue(marker, Map.class);
-            return m == null ? null : m.get("manifestSha256");
+            return Json.MAPPER.readValue(marker, Map.class);
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             return new Unreadable(firstLine(e.getOriginalMessage()));
         } catch (IOException e) {
@@ -231,22 +230,24 @@ public final class BackupCatalog {
         }
     }
 
+    /** What a parsed marker records as its manifest's SHA-256: a String; null when it names none; the {@link Unreadable} when it is not JSON. */
+    private static Object recordedSha256(Object marker) {
+        return marker instanceof Map<?, ?> m ? m.get("manifestSha256") : marker;
+    }
+
     /**
-     * The summary the marker of a backup of this version holds (the manifest without its files, and their count), so that
+     * The summary a parsed marker of a backup of this version holds (the manifest without its files, and their count), so that
      * listing the backups hashes each manifest's stored bytes but neither decompresses nor parses them; null when the
      * marker has none (an older pgproof's), or one that does not read as this backup's (the manifest is read instead).
      */
-    private static Summary summaryIn(byte[] marker, String label) {
+    private static Summary summaryIn(Object marker, String label) {
+        if (!(marker instanceof Map<?, ?> m) || !(m.get("summary") instanceof Map<?, ?> summary) || !(m.get("fileCount") instanceof Integer files)) {
+            return null;
+        }
         try {
-            com.fasterxml.jackson.databind.JsonNode m = Json.MAPPER.readTree(marker);
-            com.fasterxml.jackson.databind.JsonNode summary = m.get("summary");
-            com.fasterxml.jackson.databind.JsonNode files = m.get("fileCount");
-            if (summary == null || !summary.isObject() || files == null || !files.canConvertToInt()) {
-                return null;
-            }
-            BackupManifest s = Json.MAPPER.treeToValue(summary, BackupManifest.class);
-            return s.label() != null && s.label().equals(label) && s.files() == null ? new Summary(s, files.intValue()) : null;
-        } catch (IOException | IllegalArgumentException e) {
+            BackupManifest s = Json.MAPPER.convertValue(summary, BackupManifest.class);
+            return s.label() != null && s.label().equals(label) && s.files() == null ? new Summary(s, files) : null;
+        } catch (IllegalArgumentException e) {
             return null;
         }
     }
@@ -516,7 +517,8 @@ public final class BackupCatalog {
             return new Entry(label, false, null, NO_MARKER);
         }
         String markerKey = layout.completeMarker(label);
-        Object sha256 = recordedSha256(marker);
+        Object parsedMarker = parseMarker(marker);
+        Object sha256 = recordedSha256(parsedMarker);
         Opened opened = openManifest(label);
         if (opened == null) {
             return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" exists but \"" + layout.manifest(label) + "\" is missing");
@@ -532,7 +534,7 @@ public final class BackupCatalog {
             raw.close();
             return new Entry(label, false, null, DAMAGED + "\"" + markerKey + "\" names no manifestSha256");
         }
-        Summary inMarker = withFiles ? null : summaryIn(marker, label);
+        Summary inMarker = withFiles ? null : summaryIn(parsedMarker, label);
         MessageDigest digest = Hashes.sha256();
         BackupManifest parsed = null;
         int count = 0;
