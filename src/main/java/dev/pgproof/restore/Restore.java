@@ -709,7 +709,7 @@ public final class Restore {
      */
     private void restorePart(Restoring r, int from, int to, byte[][] scratch, Progress progress) throws IOException {
         BackupManifest.FileEntry f = r.f;
-        Files.createDirectories(r.dest.getParent());
+        ensureDirectory(r.dest.getParent());
         if (scratch[0].length < (1 << 16)) {
             scratch[0] = new byte[1 << 16];
         }
@@ -772,7 +772,7 @@ public final class Restore {
      */
     private void deltaPart(Restoring r, int from, int to, byte[][] buf, Delta.Stats stats, Progress progress) throws IOException {
         BackupManifest.FileEntry f = r.f;
-        Files.createDirectories(r.dest.getParent());
+        ensureDirectory(r.dest.getParent());
         if (r.existed && !Files.isWritable(r.dest)) {
             setMode(r.dest, "0600");
         }
@@ -783,6 +783,17 @@ public final class Restore {
                 Delta.finish(f, ch, r.existed, r.written.get(), stats, what -> corrupt(f, what), () -> settle(r));
                 progress.fileDone();
             }
+        }
+    }
+
+    /**
+     * Creates a file's directory if it is missing. One stat when it is there (nearly always: the manifest's directories are
+     * made first), where {@link Files#createDirectories} would try a mkdir under the parent's lock and throw and catch
+     * an exception for every part of every file.
+     */
+    private static void ensureDirectory(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            Files.createDirectories(dir);
         }
     }
 
