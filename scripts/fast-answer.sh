@@ -92,7 +92,7 @@ get_answer() {
 # (SHA-256 and AES-GCM intrinsics, CRC-32C, the page checksum and block hash loops); every other hot
 # method stops at C1 without profiling. A backup spends about 10% less CPU, a restore 30% less
 # (docs/benchmarks.md, "Just-in-time compilation"). -XX:-DisplayVMOutput keeps the JVM's note that
-# it read them off stdout (warnings and crash reports do not go that way).
+# it read them off stdout (warnings and crash reports do not go that way; a kill -3 thread dump does).
 launch_opts() {
   local arch="${HOSTTYPE:-}" f cds="${2%.jar}.jsa" jit
   jit="${BASH_SOURCE[0]%/*}/jit-directives.json"
