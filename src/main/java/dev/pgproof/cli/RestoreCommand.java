@@ -90,25 +90,27 @@ final class RestoreCommand implements Callable<Integer> {
         Log.timing("repository opened, cluster pin read");
         Restore restore = new Restore(storage, ctx.layout());
         ZoneId zone = ZoneId.of("UTC");
-        List<BackupManifest> complete;
-        try {
-            List<BackupCatalog.Entry> entries = new BackupCatalog(storage, ctx.layout()).list();
-            complete = new java.util.ArrayList<>();
-            for (BackupCatalog.Entry e : entries) {
-                if (e.complete()) {
-                    complete.add(e.manifest());
-                } else if (e.damaged()) {
-                    Log.warn("backup %s of cluster \"%s\" is %s: it is never used for a restore", e.label(), cluster, e.problem());
+        List<BackupManifest> complete = new java.util.ArrayList<>();
+        // The whole catalog is read to choose a backup, and for the time zone of a --target-time without offset (the newest
+        // backup's); with --set alone, the chosen backup's own marker and manifest are all a restore reads.
+        if (set == null || targets.targetTime != null) {
+            try {
+                for (BackupCatalog.Entry e : new BackupCatalog(storage, ctx.layout()).list()) {
+                    if (e.complete()) {
+                        complete.add(e.manifest());
+                    } else if (e.damaged()) {
+                        Log.warn("backup %s of cluster \"%s\" is %s: it is never used for a restore", e.label(), cluster, e.problem());
+                    }
                 }
+                complete.sort(BackupCatalog.BY_STOP_TIME);
+                Log.timing("catalog read: %d complete backups", complete.size());
+                if (!complete.isEmpty()) {
+                    zone = Restore.zoneOf(complete.get(complete.size() - 1));
+                }
+            } catch (IOException e) {
+                throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
+                        "check that the repository is mounted and readable");
             }
-            complete.sort(BackupCatalog.BY_STOP_TIME);
-            Log.timing("catalog read: %d complete backups", complete.size());
-            if (!complete.isEmpty()) {
-                zone = Restore.zoneOf(complete.get(complete.size() - 1));
-            }
-        } catch (IOException e) {
-            throw new PgproofException(ExitCode.REPOSITORY, "could not read the backups of cluster \"" + cluster + "\": " + e.getMessage(),
-                    "check that the repository is mounted and readable");
         }
         RecoveryTarget rt = RecoveryTarget.of(targets.targetTime, targets.targetLsn, targets.targetXid, targets.targetName, target, exclusive, action, targets.targetTimeline, zone);
         if (rt.zoneAssumed()) {
