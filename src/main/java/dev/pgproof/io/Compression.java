@@ -1,5 +1,6 @@
 package dev.pgproof.io;
 
+import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdInputStreamNoFinalizer;
 import com.github.luben.zstd.ZstdOutputStreamNoFinalizer;
 import dev.pgproof.util.ExitCode;
@@ -68,6 +69,35 @@ public enum Compression {
                 };
             default:
                 return out;
+        }
+    }
+
+    /**
+     * Whether {@link #compressWhole} applies: zstd, whose one-shot compression of a chunk held whole in memory is about
+     * 1.8x as fast as its stream's (the stream copies the input into its window and compresses it as an external
+     * dictionary). The frame is the same kind; {@link #decompress} reads either.
+     */
+    public boolean compressesWhole() {
+        return this == ZSTD;
+    }
+
+    /** The most bytes {@link #compressWhole} writes for {@code len} bytes of input. */
+    public static int bound(int len) {
+        return Math.toIntExact(Zstd.compressBound(len));
+    }
+
+    /**
+     * Compresses src[off, off + len) as one zstd frame into dst, which holds at least {@link #bound}(len) bytes; returns
+     * the frame's length. Only where {@link #compressesWhole}.
+     */
+    public int compressWhole(byte[] src, int off, int len, byte[] dst, int level) throws IOException {
+        if (this != ZSTD) {
+            throw new IllegalStateException(id + " is not compressed whole");
+        }
+        try {
+            return Math.toIntExact(Zstd.compressByteArray(dst, 0, dst.length, src, off, len, level));
+        } catch (com.github.luben.zstd.ZstdException e) {
+            throw new IOException("zstd compression failed: " + e.getMessage(), e);
         }
     }
 

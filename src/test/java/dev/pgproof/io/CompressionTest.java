@@ -46,6 +46,23 @@ class CompressionTest {
         }
     }
 
+    /** A chunk compressed whole (zstd's one call) is read by the same reader as a stream's frame, from the offset given. */
+    @Test
+    void zstdCompressedWholeReadsBackThroughTheStream() throws IOException {
+        byte[] data = sample();
+        assertThat(Compression.ZSTD.compressesWhole()).isTrue();
+        assertThat(Compression.LZ4.compressesWhole()).isFalse();
+        for (int len : new int[] {0, 1, 8192, data.length - 5}) {
+            byte[] out = new byte[Compression.bound(len)];
+            int n = Compression.ZSTD.compressWhole(data, 5, len, out, 3);
+            byte[] back = readAll(Compression.ZSTD.decompress(new ByteArrayInputStream(out, 0, n)));
+            assertThat(back).as("%d bytes", len).isEqualTo(java.util.Arrays.copyOfRange(data, 5, 5 + len));
+        }
+        byte[] small = new byte[10];
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Compression.ZSTD.compressWhole(data, 0, data.length, small, 3))
+                .isInstanceOf(IOException.class).hasMessageStartingWith("zstd compression failed: ");
+    }
+
     @Test
     void lz4ReadsFramesWithFourMebibyteBlocks() throws IOException {
         byte[] data = sample();
