@@ -360,26 +360,18 @@ final class Delta {
         return written;
     }
 
-    /**
-     * Ends a file all of whose pieces were brought to the backup's content: cut to the backup's size (a longer file), then
-     * checked to have it, and fsync'd when anything changed; counted. Each piece was checked as it was read or fetched, and
-     * the pieces cover the file: the file is then the backup's without hashing it whole again. {@code written}: the bytes
-     * its parts wrote. Returns whether the file changed.
-     */
-    static boolean finish(BackupManifest.FileEntry f, FileChannel ch, boolean existed, long written, Stats st,
-            java.util.function.Function<String, PgproofException> corrupt) throws IOException {
-        return finish(f, ch, existed, written, st, corrupt, () -> false);
-    }
-
     /** What gives a finished file the backup's mode and time; whether that changed either. */
     interface Settle {
         boolean apply() throws IOException;
     }
 
     /**
-     * As {@link #finish(BackupManifest.FileEntry, FileChannel, boolean, long, Stats, java.util.function.Function)}, with
-     * {@code settle} run after the file's last write (a truncation sets its time too) and before its fsync, which is then
-     * also taken when only the mode or time changed, so that they are as durable as the content.
+     * Ends a file all of whose pieces were brought to the backup's content: cut to the backup's size (a longer file), then
+     * checked to have it, given the backup's mode and time by {@code settle} (after the file's last write: a truncation
+     * sets its time too), and fsync'd when anything changed, its mode or time included, so that they are as durable as
+     * the content; counted. Each piece was checked as it was read or fetched, and the pieces cover the file: the file is
+     * then the backup's without hashing it whole again. {@code written}: the bytes its parts wrote. Returns whether the
+     * file's content changed.
      */
     static boolean finish(BackupManifest.FileEntry f, FileChannel ch, boolean existed, long written, Stats st,
             java.util.function.Function<String, PgproofException> corrupt, Settle settle) throws IOException {

@@ -221,7 +221,7 @@ class DeltaTest {
             int cut = parts == 1 ? n : n / 2;
             long written = Delta.pieces(f, ch, 0, cut, existed, fetcher, new byte[][] {new byte[0]}, st, progress);
             written += Delta.pieces(f, ch, cut, n, existed, fetcher, new byte[][] {new byte[0]}, st, progress);
-            return Delta.finish(f, ch, existed, written, st, DeltaTest::corrupt);
+            return Delta.finish(f, ch, existed, written, st, DeltaTest::corrupt, () -> false);
         }
     }
 
