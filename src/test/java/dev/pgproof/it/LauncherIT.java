@@ -36,4 +36,25 @@ class LauncherIT {
         long archived = picocli.stream().filter(l -> l.endsWith("source: shared objects file")).count();
         assertThat(archived).as("picocli classes from the archive, of %d", picocli.size()).isGreaterThanOrEqualTo(picocli.size() * 9L / 10);
     }
+
+    /**
+     * Both launchers hand the JVM the compiler directives beside fast-answer.sh (scripts/jit-directives.json), unless
+     * PGPROOF_JIT_DIRECTIVES=off; the JVM reads them (a file it cannot parse stops it from starting) and its note that it
+     * did stays off standard output, where commands print what scripts read (a backup's label).
+     */
+    @Test
+    void theCompilerDirectivesReachTheJvmAndStayOffStdout() {
+        Path directives = Path.of("scripts", "jit-directives.json").toAbsolutePath();
+        String show = ". \"$PWD/scripts/fast-answer.sh\"; launch_opts target/native target/pgproof.jar; printf '%s\n' \"${jvm_launch[@]}\"";
+        PgCluster.ProcessResult on = PgCluster.run(List.of("bash", "-c", show), Map.of(), null, java.time.Duration.ofSeconds(30));
+        on.assertOk("launch_opts");
+        assertThat(on.stdout().lines().toList()).contains("-XX:+UnlockDiagnosticVMOptions", "-XX:CompilerDirectivesFile=" + directives,
+                "-XX:-DisplayVMOutput");
+        PgCluster.ProcessResult off = PgCluster.run(List.of("bash", "-c", show), Map.of("PGPROOF_JIT_DIRECTIVES", "off"), null,
+                java.time.Duration.ofSeconds(30));
+        off.assertOk("launch_opts with PGPROOF_JIT_DIRECTIVES=off");
+        assertThat(off.stdout()).doesNotContain("CompilerDirectivesFile").doesNotContain("DisplayVMOutput");
+        PgCluster.ProcessResult version = Pgproof.run("--version").assertOk("pgproof --version");
+        assertThat(version.stdout()).isEqualTo("pgproof (development build)\n");
+    }
 }
